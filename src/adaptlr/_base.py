@@ -1,0 +1,309 @@
+"""Shared foundations: types, hyperparameter validation, tree math, the step-size record.
+
+Everything here is imported by the method modules; nothing here imports them.
+
+Three conventions live in this file and every method follows them:
+
+* **Validation.** Hyperparameters are checked when the transformation is built, with
+  :func:`check` against an :class:`Interval`. A wrong value raises ``ValueError`` naming the
+  argument, the value and the valid range. Traced values (``optax.inject_hyperparams``,
+  ``jax.grad`` with respect to a hyperparameter) and schedules cannot be checked and pass.
+* **Tree math.** Global reductions (:func:`tree_vdot`, :func:`tree_sum`, :func:`tree_norm`, ...)
+  are plain sums of per-leaf ``jnp`` reductions, so XLA's SPMD partitioner computes them
+  exactly on parameters sharded over any mesh. They skip ``None`` leaves, return ``0`` for an
+  empty tree or a zero-size array, and accumulate in float32 or better whatever the parameter
+  dtype (bf16 sums lose too much otherwise).
+* **The step-size record.** A state ``NamedTuple`` that has a field named ``effective_lr``
+  records the step size its method applied at the last update: a float32 scalar for methods with
+  one global step size, or a tree shaped like the parameters for per-parameter methods. The
+  value includes the learning-rate multiplier when the transformation takes one. 
+  :func:`adaptlr.effective_lr` finds these records anywhere in a chained, masked or injected
+  state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+PyTree = Any
+Array = jax.Array
+ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
+
+#: Name of the state field through which a method records the step size it applied.
+EFFECTIVE_LR_FIELD = "effective_lr"
+
+__all__ = [
+    "EFFECTIVE_LR_FIELD",
+    "NON_NEGATIVE",
+    "POSITIVE",
+    "PROBABILITY",
+    "UNIT_INTERVAL",
+    "Interval",
+    "ScalarOrSchedule",
+    "ScaleByLearningRateState",
+    "accumulation_dtype",
+    "check",
+    "check_all",
+    "check_choice",
+    "is_checkable",
+    "resolve",
+    "scale_by_learning_rate",
+    "tree_l1_norm",
+    "tree_max_abs",
+    "tree_norm",
+    "tree_size",
+    "tree_sq_norm",
+    "tree_sum",
+    "tree_vdot",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperparameter validation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A range of valid values for a scalar hyperparameter.
+
+    ``Interval(0, 1, upper_closed=False)`` is ``[0, 1)``. ``integer=True`` also requires an
+    integral value. The interval prints in the usual notation, which is what error messages use.
+    """
+
+    lower: float = -math.inf
+    upper: float = math.inf
+    lower_closed: bool = True
+    upper_closed: bool = True
+    integer: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if isinstance(value, bool):
+            return False
+        if not isinstance(value, (int, float, np.integer, np.floating)):
+            return False
+        value = float(value)
+        if math.isnan(value):
+            return False
+        if self.integer and not float(value).is_integer():
+            return False
+        above = value >= self.lower if self.lower_closed else value > self.lower
+        below = value <= self.upper if self.upper_closed else value < self.upper
+        return above and below
+
+    def __str__(self) -> str:
+        left = "[" if self.lower_closed and math.isfinite(self.lower) else "("
+        right = "]" if self.upper_closed and math.isfinite(self.upper) else ")"
+        kind = "integer in " if self.integer else ""
+        return f"{kind}{left}{_fmt(self.lower)}, {_fmt(self.upper)}{right}"
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:g}"
+
+
+POSITIVE = Interval(0.0, math.inf, lower_closed=False)
+NON_NEGATIVE = Interval(0.0, math.inf)
+#: Momentum-like coefficients: ``[0, 1)``.
+UNIT_INTERVAL = Interval(0.0, 1.0, upper_closed=False)
+#: ``[0, 1]``.
+PROBABILITY = Interval(0.0, 1.0)
+
+
+def is_checkable(value: Any) -> bool:
+    """Whether ``value`` is a concrete number that can be validated now.
+
+    Tracers (``inject_hyperparams``, ``jit``/``grad`` over hyperparameters) and schedules are not.
+    """
+    if isinstance(value, jax.core.Tracer) or callable(value):
+        return False
+    if isinstance(value, (jax.Array, np.ndarray)):
+        return value.ndim == 0
+    return isinstance(value, (int, float, np.integer, np.floating, bool))
+
+
+def check(name: str, value: Any, interval: Interval, *, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` lies in ``interval``.
+
+    Traced values and schedules pass unchecked. ``None`` passes only with ``allow_none``.
+    A non-numeric value raises ``TypeError``.
+    """
+    if value is None:
+        if allow_none:
+            return
+        raise ValueError(f"{name} must be a number in {interval}, got None")
+    if not is_checkable(value):
+        if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, jax.core.Tracer):
+            raise ValueError(f"{name} must be a scalar in {interval}, got shape {value.shape}")
+        if callable(value) or isinstance(value, jax.core.Tracer):
+            return
+        raise TypeError(f"{name} must be a number in {interval}, got {type(value).__name__}")
+    number = value.item() if isinstance(value, (jax.Array, np.ndarray)) else value
+    if number not in interval:
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
+def check_all(ranges: Mapping[str, Interval], **values: Any) -> None:
+    """:func:`check` every ``name=value`` against ``ranges[name]``.
+
+    Method modules keep their ranges in one mapping (which the registry also publishes) and
+    call ``check_all(RANGES, b1=b1, ...)`` once when the transformation is built.
+    """
+    for name, value in values.items():
+        if name not in ranges:
+            raise KeyError(f"no documented range for hyperparameter {name!r}")
+        check(name, value, ranges[name], allow_none=False)
+
+
+def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def resolve(value: ScalarOrSchedule, count: jax.Array) -> jax.Array:
+    """Evaluate a scalar-or-schedule at ``count`` (a schedule is called, a scalar returned)."""
+    return value(count) if callable(value) else jnp.asarray(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Tree math
+# --------------------------------------------------------------------------------------------
+
+
+def accumulation_dtype(dtype: Any) -> jnp.dtype:
+    """The dtype reductions over leaves of ``dtype`` accumulate in: at least float32."""
+    return jnp.promote_types(jnp.dtype(dtype), jnp.float32)
+
+
+def _scalar_dtype(leaves: list[jax.Array]) -> jnp.dtype:
+    dtype = jnp.dtype(jnp.float32)
+    for leaf in leaves:
+        dtype = jnp.promote_types(dtype, accumulation_dtype(leaf.dtype))
+    return jnp.dtype(dtype)
+
+
+def _reduce(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> jax.Array:
+    leaves = [jax.tree.leaves(t) for t in trees]
+    dtype = _scalar_dtype(leaves[0])
+    total = jnp.zeros((), dtype)
+    for group in zip(*leaves, strict=True):
+        if group[0].size == 0:
+            continue
+        total = total + per_leaf(*(x.astype(accumulation_dtype(x.dtype)) for x in group)).astype(
+            dtype
+        )
+    return total
+
+
+def tree_vdot(a: PyTree, b: PyTree) -> jax.Array:
+    """``sum(a * b)`` over all leaves, accumulated in float32 or better (real parameters)."""
+    return _reduce(lambda x, y: jnp.sum(x * y), a, b)
+
+
+def tree_sum(tree: PyTree) -> jax.Array:
+    """Sum of all entries of all leaves."""
+    return _reduce(jnp.sum, tree)
+
+
+def tree_sq_norm(tree: PyTree) -> jax.Array:
+    """Squared Euclidean norm of the whole tree."""
+    return _reduce(lambda x: jnp.sum(jnp.square(x)), tree)
+
+
+def tree_norm(tree: PyTree) -> jax.Array:
+    """Euclidean norm of the whole tree (exact zero for a zero tree, with a finite gradient)."""
+    sq = tree_sq_norm(tree)
+    # The double-where keeps the gradient of the norm finite at zero.
+    safe = jnp.where(sq > 0, sq, jnp.ones_like(sq))
+    return jnp.where(sq > 0, jnp.sqrt(safe), jnp.zeros_like(sq))
+
+
+def tree_l1_norm(tree: PyTree) -> jax.Array:
+    """Sum of absolute values of all entries."""
+    return _reduce(lambda x: jnp.sum(jnp.abs(x)), tree)
+
+
+def tree_max_abs(tree: PyTree) -> jax.Array:
+    """Largest absolute entry (``0`` for an empty tree)."""
+    leaves = [x for x in jax.tree.leaves(tree) if x.size]
+    dtype = _scalar_dtype(leaves)
+    out = jnp.zeros((), dtype)
+    for leaf in leaves:
+        out = jnp.maximum(out, jnp.max(jnp.abs(leaf)).astype(dtype))
+    return out
+
+
+def tree_size(tree: PyTree) -> int:
+    """Number of scalar entries in the tree (a Python int, known at trace time)."""
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+# --------------------------------------------------------------------------------------------
+# The learning-rate record
+# --------------------------------------------------------------------------------------------
+
+
+class ScaleByLearningRateState(NamedTuple):
+    """State of :func:`scale_by_learning_rate`."""
+
+    count: jax.Array  # shape=(), int32: number of updates applied so far
+    effective_lr: jax.Array  # shape=(), float32: learning rate applied at the last update
+
+
+def scale_by_learning_rate(
+    learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+) -> optax.GradientTransformation:
+    """Scale updates by ``-learning_rate`` (or ``+`` with ``flip_sign=False``) and record it.
+
+    The same as ``optax.scale_by_learning_rate`` except that the state records the value it
+    applied, so :func:`adaptlr.effective_lr` can report the step size of any chain that ends in
+    it, scheduled or not. The schedule is evaluated at ``count`` = 0, 1, 2, ..., so the first
+    update uses ``schedule(0)``.
+
+    Args:
+      learning_rate: a positive float or a schedule ``step -> value``.
+      flip_sign: negate the update (descent). ``False`` for ascent or for cores that already
+        return descent directions.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, adaptlr
+      >>> tx = optax.chain(optax.scale_by_adam(), adaptlr.scale_by_learning_rate(1e-3))
+      >>> state = tx.init({"w": jnp.ones(3)})
+      >>> _, state = tx.update({"w": jnp.ones(3)}, state)
+      >>> float(adaptlr.effective_lr(state))
+      0.001
+    """
+    check("learning_rate", learning_rate, NON_NEGATIVE)
+    sign = -1.0 if flip_sign else 1.0
+
+    def init_fn(params: PyTree) -> ScaleByLearningRateState:
+        del params
+        lr0 = resolve(learning_rate, jnp.zeros((), jnp.int32))
+        return ScaleByLearningRateState(
+            count=jnp.zeros((), jnp.int32), effective_lr=jnp.zeros_like(lr0, jnp.float32)
+        )
+
+    def update_fn(
+        updates: PyTree, state: ScaleByLearningRateState, params: PyTree = None
+    ) -> tuple[PyTree, ScaleByLearningRateState]:
+        del params
+        lr = resolve(learning_rate, state.count)
+        updates = jax.tree.map(lambda u: (sign * lr * u).astype(u.dtype), updates)
+        new_state = ScaleByLearningRateState(
+            count=optax.safe_increment(state.count),
+            effective_lr=jnp.asarray(lr, jnp.float32),
+        )
+        return updates, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)
