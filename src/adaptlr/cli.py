@@ -42,12 +42,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- schedule command ---
+
+# --- lr-find command ---
+
+# --- compare / run / plot commands ---
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adaptlr", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="print the catalogue of registered methods")
     p_list.add_argument("--family", choices=registry.FAMILIES, default=None)
     p_list.set_defaults(func=_cmd_list)
+    # --- subcommands added by other modules: one line each, `_add_<name>_command(sub)` ---
     return parser
 
 
