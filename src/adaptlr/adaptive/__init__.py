@@ -1,0 +1,1 @@
+"""Per-parameter adaptive methods and per-parameter learning-rate learners, one family per file."""

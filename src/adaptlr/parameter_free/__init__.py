@@ -1,0 +1,1 @@
+"""Learning-rate-free and learned global step sizes, one family per file."""
