@@ -14,6 +14,7 @@ hyperparameter is not reported twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -21,7 +22,12 @@ import jax.numpy as jnp
 
 from adaptlr._base import EFFECTIVE_LR_FIELD, PyTree
 
-__all__ = ["effective_lr", "effective_lrs", "summarize_per_parameter"]
+__all__ = [
+    "effective_lr",
+    "effective_lr_scalars",
+    "effective_lrs",
+    "summarize_per_parameter",
+]
 
 
 def _is_namedtuple(x: Any) -> bool:
@@ -46,29 +52,35 @@ def _summarize(record: Any) -> Any:
     return summarize_per_parameter(record)
 
 
-def _walk(node: Any, path: tuple[str, ...], out: dict[str, Any]) -> None:
+def _walk(
+    node: Any,
+    path: tuple[str, ...],
+    out: dict[str, Any],
+    summarize: Callable[[Any], Any] = _summarize,
+) -> None:
     if _is_namedtuple(node):
         fields = node._fields
         if EFFECTIVE_LR_FIELD in fields:
-            out["/".join(path)] = _summarize(getattr(node, EFFECTIVE_LR_FIELD))
+            out["/".join(path)] = summarize(getattr(node, EFFECTIVE_LR_FIELD))
         injected = "hyperparams" in fields and "inner_state" in fields
         if injected:
             inner: dict[str, Any] = {}
-            _walk(node.inner_state, (*path, "inner_state"), inner)
-            lr = node.hyperparams.get("learning_rate") if isinstance(node.hyperparams, dict) else None
+            _walk(node.inner_state, (*path, "inner_state"), inner, summarize)
+            hyperparams = node.hyperparams
+            lr = hyperparams.get("learning_rate") if isinstance(hyperparams, dict) else None
             if not inner and lr is not None:
-                out["/".join((*path, "hyperparams", "learning_rate"))] = _summarize(lr)
+                out["/".join((*path, "hyperparams", "learning_rate"))] = summarize(lr)
             out.update(inner)
         for name in fields:
             if name == EFFECTIVE_LR_FIELD or (injected and name == "inner_state"):
                 continue
-            _walk(getattr(node, name), (*path, name), out)
+            _walk(getattr(node, name), (*path, name), out, summarize)
     elif isinstance(node, (tuple, list)):
         for i, child in enumerate(node):
-            _walk(child, (*path, str(i)), out)
+            _walk(child, (*path, str(i)), out, summarize)
     elif isinstance(node, dict):
         for key, child in node.items():
-            _walk(child, (*path, str(key)), out)
+            _walk(child, (*path, str(key)), out, summarize)
 
 
 def effective_lrs(opt_state: PyTree) -> dict[str, Any]:
@@ -102,7 +114,7 @@ def effective_lr(opt_state: PyTree) -> Any:
       >>> import jax.numpy as jnp, optax, adaptlr
       >>> tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
       >>> state = tx.init(jnp.zeros(2))
-      >>> float(adaptlr.effective_lr(state))
+      >>> round(float(adaptlr.effective_lr(state)), 6)
       0.1
     """
     records = effective_lrs(opt_state)
@@ -114,3 +126,42 @@ def effective_lr(opt_state: PyTree) -> Any:
     if len(records) == 1:
         return next(iter(records.values()))
     return records
+
+
+# --------------------------------------------------------------------------------------------
+# Scalar summaries and update statistics (tools: logging, sweeps)
+# --------------------------------------------------------------------------------------------
+
+
+def _overall_mean(record: Any) -> jax.Array:
+    """Mean over every entry of a step-size record (a scalar stays itself), float32."""
+    leaves = [jnp.asarray(x) for x in jax.tree.leaves(record)]
+    total_size = sum(x.size for x in leaves)
+    if total_size == 0:
+        return jnp.zeros((), jnp.float32)
+    total = jnp.zeros((), jnp.float32)
+    for leaf in leaves:
+        if leaf.size:
+            total = total + jnp.sum(leaf.astype(jnp.float32))
+    return total / total_size
+
+
+def effective_lr_scalars(opt_state: PyTree) -> dict[str, jax.Array]:
+    """Every step-size record of ``opt_state`` reduced to one float32 scalar.
+
+    The keys are those of :func:`effective_lrs`. A global step size is returned as is; a
+    per-parameter record becomes its mean over all parameter entries (weighted by leaf size,
+    unlike the per-leaf means of :func:`effective_lrs`). Cheap and traceable, for logging inside
+    a jitted step or a :func:`adaptlr.sweep.train_sweep` trace. Returns ``{}`` when the state
+    records no step size.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, adaptlr
+      >>> tx = optax.inject_hyperparams(optax.adam)(learning_rate=0.01)
+      >>> state = tx.init({"w": jnp.ones(3)})
+      >>> {k: round(float(v), 6) for k, v in adaptlr.effective_lr_scalars(state).items()}
+      {'hyperparams/learning_rate': 0.01}
+    """
+    out: dict[str, Any] = {}
+    _walk(opt_state, (), out, _overall_mean)
+    return out
