@@ -33,6 +33,8 @@ cores as separate devices so that the configurations run in parallel on all of t
 analysis of that program is compared with the memory free on each device (``memory_stats`` on
 accelerators, ``MemAvailable`` shared by the host devices on CPU). When it does not fit, the
 configuration axis is processed in equal chunks small enough to fit, one after another.
+Compiled programs are kept (the last eight) so that calling :func:`sweep` again with the same
+``train_one`` object, devices and shapes does not compile again.
 
 **Processes.** After ``jax.distributed.initialize`` the mesh spans the devices of all
 processes. Every process must call with the same arguments; inputs are placed with
@@ -94,6 +96,9 @@ _AXIS = "config"
 _FLAG = "--xla_force_host_platform_device_count"
 #: Fraction of the free memory a chunk may plan to use (XLA's estimate is not exact).
 _MEMORY_FRACTION = 0.7
+#: Compiled sweep programs, keyed by (train_one, devices, input structure and shapes).
+_COMPILED: dict[Any, Any] = {}
+_COMPILED_CACHE_SIZE = 8
 
 
 class SweepResult(NamedTuple):
@@ -294,10 +299,30 @@ def sweep(
 
         return jax.tree.map(put, tree)
 
+    def compile_for(inputs: PyTree) -> Any:
+        # Repeated sweeps of the same train_one (same shapes, same devices) reuse the program.
+        key = (
+            train_one,
+            tuple(devices),
+            jax.tree.structure(inputs),
+            tuple((x.shape, x.dtype) for x in jax.tree.leaves(inputs)),
+        )
+        try:
+            return _COMPILED[key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable train_one: no caching
+            return program.lower(inputs).compile()
+        compiled = program.lower(inputs).compile()
+        if len(_COMPILED) >= _COMPILED_CACHE_SIZE:
+            del _COMPILED[next(iter(_COMPILED))]
+        _COMPILED[key] = compiled
+        return compiled
+
     chunk, n_chunks = _plan(k, n, k if chunk_size is None else int(chunk_size))
     padded = _pad(host_configs, chunk * n_chunks)
     first = place(jax.tree.map(lambda x: x[:chunk], padded))
-    compiled = program.lower(first).compile()
+    compiled = compile_for(first)
     if chunk_size is None:
         need, free = _program_bytes(compiled), _free_bytes_per_device(devices)
         if need is not None and free is not None and need > _MEMORY_FRACTION * free:
@@ -305,7 +330,7 @@ def sweep(
             chunk, n_chunks = _plan(k, n, max_chunk)
             padded = _pad(host_configs, chunk * n_chunks)
             first = place(jax.tree.map(lambda x: x[:chunk], padded))
-            compiled = program.lower(first).compile()
+            compiled = compile_for(first)
 
     outputs = []
     for i in range(n_chunks):
