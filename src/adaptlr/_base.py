@@ -54,6 +54,7 @@ __all__ = [
     "check_all",
     "check_choice",
     "is_checkable",
+    "record_learning_rate",
     "resolve",
     "scale_by_learning_rate",
     "tree_l1_norm",
@@ -255,7 +256,7 @@ def tree_size(tree: PyTree) -> int:
 
 
 class ScaleByLearningRateState(NamedTuple):
-    """State of :func:`scale_by_learning_rate`."""
+    """State of :func:`scale_by_learning_rate` and :func:`record_learning_rate`."""
 
     count: jax.Array  # shape=(), int32: number of updates applied so far
     effective_lr: jax.Array  # shape=(), float32: learning rate applied at the last update
@@ -289,9 +290,8 @@ def scale_by_learning_rate(
 
     def init_fn(params: PyTree) -> ScaleByLearningRateState:
         del params
-        lr0 = resolve(learning_rate, jnp.zeros((), jnp.int32))
         return ScaleByLearningRateState(
-            count=jnp.zeros((), jnp.int32), effective_lr=jnp.zeros_like(lr0, jnp.float32)
+            count=jnp.zeros((), jnp.int32), effective_lr=jnp.zeros((), jnp.float32)
         )
 
     def update_fn(
@@ -305,5 +305,43 @@ def scale_by_learning_rate(
             effective_lr=jnp.asarray(lr, jnp.float32),
         )
         return updates, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def record_learning_rate(learning_rate: ScalarOrSchedule) -> optax.GradientTransformation:
+    """Pass updates through unchanged and record ``learning_rate`` (evaluated at the step count).
+
+    For optimizers that apply the learning rate themselves (any Optax alias): appended to the
+    chain, it makes the applied learning rate visible to :func:`adaptlr.effective_lr` without
+    touching the arithmetic, so the result stays bit-identical to the optimizer alone. The
+    registry builds its Optax baselines this way.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, adaptlr
+      >>> sched = optax.linear_schedule(1.0, 0.0, 10)
+      >>> tx = optax.chain(optax.sgd(sched), adaptlr.record_learning_rate(sched))
+      >>> state = tx.init(jnp.zeros(2))
+      >>> for _ in range(3):
+      ...     _, state = tx.update(jnp.ones(2), state)
+      >>> round(float(adaptlr.effective_lr(state)), 6)  # schedule(2): the third update
+      0.8
+    """
+    check("learning_rate", learning_rate, NON_NEGATIVE)
+
+    def init_fn(params: PyTree) -> ScaleByLearningRateState:
+        del params
+        return ScaleByLearningRateState(
+            count=jnp.zeros((), jnp.int32), effective_lr=jnp.zeros((), jnp.float32)
+        )
+
+    def update_fn(
+        updates: PyTree, state: ScaleByLearningRateState, params: PyTree = None
+    ) -> tuple[PyTree, ScaleByLearningRateState]:
+        del params
+        lr = resolve(learning_rate, state.count)
+        return updates, ScaleByLearningRateState(
+            count=optax.safe_increment(state.count), effective_lr=jnp.asarray(lr, jnp.float32)
+        )
 
     return optax.GradientTransformation(init_fn, update_fn)

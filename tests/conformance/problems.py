@@ -32,3 +32,13 @@ def rosenbrock_init() -> dict[str, jnp.ndarray]:
 def rosenbrock_loss(params: dict[str, jnp.ndarray]) -> jnp.ndarray:
     x, y = params["x"], params["y"]
     return jnp.square(1.0 - x) + 100.0 * jnp.square(y - jnp.square(x))
+
+
+def gd_quadratic_ratio(learning_rate: float, steps: int) -> float:
+    """Closed form of ``f(x_T) / f(x_0)`` for gradient descent on the quadratic.
+
+    Each coordinate's error contracts by ``(1 - lr * lam_i)`` per step, so
+    ``f_T / f_0 = sum(lam * (1 - lr*lam)^(2T)) / sum(lam)`` (start at 0, optimum at 1).
+    """
+    lam = QUADRATIC_CURVATURES
+    return float(np.sum(lam * (1.0 - learning_rate * lam) ** (2 * steps)) / np.sum(lam))

@@ -1,0 +1,445 @@
+"""The conformance checks, one function per property, each taking a registry ``MethodSpec``.
+
+They are plain functions (not tests) so that ``test_conformance.py`` can run them over the
+whole registry and ``test_meta.py`` can show that each one fails on a deliberately broken
+method. A check fails by raising ``AssertionError`` (or the error the broken method raises).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec
+
+from adaptlr import effective_lrs
+from adaptlr._base import accumulation_dtype
+from adaptlr.registry import MethodSpec
+
+from . import problems
+from .targets import TARGETS
+
+PyTree = Any
+
+# Float32 rounding over a handful of steps: XLA may fuse and reorder differently between jit
+# and eager, between vmapped and single, and between sharded and unsharded reductions.
+F32_RTOL = 2e-5
+F32_ATOL = 1e-6
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------
+
+
+TARGET = 0.5
+
+
+def sum_of_squares_loss(params: PyTree, target: PyTree | None = None) -> jax.Array:
+    """``sum 0.5 * c_i * (x - t)^2`` over leaves, curvature ``c_i = 1 + i/2`` for leaf ``i``.
+
+    ``t`` is :data:`TARGET` unless a target tree is given.
+    """
+    leaves = jax.tree.leaves(params)
+    targets = jax.tree.leaves(target) if target is not None else [None] * len(leaves)
+    total = jnp.zeros((), jnp.float32)
+    for i, (x, t) in enumerate(zip(leaves, targets, strict=True)):
+        t = TARGET if t is None else t
+        c = 1.0 + 0.5 * i
+        total = total + 0.5 * c * jnp.sum(jnp.square(x.astype(jnp.float32) - t))
+    return total
+
+
+def small_params(seed: int = 0, dtype: Any = jnp.float32) -> dict[str, jax.Array]:
+    key = jax.random.key(seed)
+    k1, k2 = jax.random.split(key)
+    return {
+        "w": jax.random.normal(k1, (4, 3), dtype=jnp.float32).astype(dtype),
+        "b": jax.random.normal(k2, (3,), dtype=jnp.float32).astype(dtype),
+    }
+
+
+def update_kwargs(spec: MethodSpec, value: jax.Array) -> dict[str, Any]:
+    return {"value": value} if spec.needs_value else {}
+
+
+def make_step(
+    spec: MethodSpec, tx: optax.GradientTransformation, loss_fn: Callable[[PyTree], jax.Array]
+) -> Callable[[PyTree, Any], tuple[PyTree, Any]]:
+    def step(params: PyTree, state: Any) -> tuple[PyTree, Any]:
+        value, grads = jax.value_and_grad(loss_fn)(params)
+        updates, state = tx.update(grads, state, params, **update_kwargs(spec, value))
+        return optax.apply_updates(params, updates), state
+
+    return step
+
+
+def run(
+    spec: MethodSpec,
+    tx: optax.GradientTransformation,
+    params: PyTree,
+    loss_fn: Callable[[PyTree], jax.Array] = sum_of_squares_loss,
+    steps: int = 5,
+    jit: bool = True,
+) -> tuple[PyTree, Any]:
+    state = tx.init(params)
+    step = make_step(spec, tx, loss_fn)
+    if jit:
+        step = jax.jit(step)
+    for _ in range(steps):
+        params, state = step(params, state)
+    return params, state
+
+
+def assert_finite(tree: PyTree, what: str) -> None:
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        arr = np.asarray(jnp.asarray(leaf).astype(jnp.float32)) if jnp.issubdtype(
+            jnp.asarray(leaf).dtype, jnp.inexact) else None
+        if arr is not None:
+            assert np.all(np.isfinite(arr)), f"non-finite {what} at {jax.tree_util.keystr(path)}"
+
+
+def assert_trees_close(a: PyTree, b: PyTree, rtol: float = F32_RTOL, atol: float = F32_ATOL,
+                       what: str = "") -> None:
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert jax.tree.structure(a) == jax.tree.structure(b), f"{what}: tree structures differ"
+    for x, y in zip(la, lb, strict=True):
+        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
+                                   rtol=rtol, atol=atol, err_msg=what)
+
+
+def assert_trees_equal(a: PyTree, b: PyTree, what: str = "") -> None:
+    assert jax.tree.structure(a) == jax.tree.structure(b), f"{what}: tree structures differ"
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=what)
+
+
+def static_args(spec: MethodSpec) -> tuple[str, ...]:
+    """Every factory argument except the learning rate: only the learning rate is injected."""
+    names = inspect.signature(spec.factory).parameters
+    return tuple(k for k in names if k != spec.learning_rate_arg)
+
+
+# ------------------------------------------------------------------------------------------
+# the checks
+# ------------------------------------------------------------------------------------------
+
+
+def check_jit_matches_eager(spec: MethodSpec) -> None:
+    params = small_params()
+    jitted, _ = run(spec, spec.build(), params, jit=True)
+    eager, _ = run(spec, spec.build(), params, jit=False)
+    assert_trees_close(jitted, eager, what="jit vs eager")
+
+
+def check_no_retrace(spec: MethodSpec) -> None:
+    tx = spec.build()
+    params = small_params()
+    state = tx.init(params)
+    traces = 0
+
+    def step(params: PyTree, state: Any) -> tuple[PyTree, Any]:
+        nonlocal traces
+        traces += 1
+        return make_step(spec, tx, sum_of_squares_loss)(params, state)
+
+    jitted = jax.jit(step)
+    for _ in range(3):
+        params, state = jitted(params, state)
+    assert traces == 1, f"update retraced: {traces} traces for 3 calls (state changed type?)"
+
+
+def check_vmap_matches_separate_runs(spec: MethodSpec) -> None:
+    targets = [small_params(seed) for seed in (1, 2, 3)]
+    params = small_params(0)
+
+    def one(target: PyTree) -> PyTree:
+        return run(spec, spec.build(), params, lambda p: sum_of_squares_loss(p, target),
+                   steps=4, jit=False)[0]
+
+    batched_targets = jax.tree.map(lambda *xs: jnp.stack(xs), *targets)
+    batched = jax.jit(jax.vmap(one))(batched_targets)
+    for i, target in enumerate(targets):
+        single = jax.jit(one)(target)
+        assert_trees_close(jax.tree.map(lambda x, i=i: x[i], batched), single,
+                           what=f"vmap member {i} vs separate run")
+
+
+def odd_trees() -> dict[str, PyTree]:
+    return {
+        "nested": {"a": [jnp.ones((2, 3)), (jnp.full((3,), 0.5), {"c": jnp.ones((2, 2, 2))})]},
+        "none_leaves": {"a": jnp.ones((3,)), "b": None, "c": [None, jnp.ones((2, 2))]},
+        "scalar_leaf": {"s": jnp.asarray(0.3), "v": jnp.ones((3,))},
+        "empty": {},
+        "zero_size": {"z": jnp.zeros((0, 3)), "v": jnp.ones((3,))},
+        "only_zero_size": {"z": jnp.zeros((0,))},
+    }
+
+
+def check_odd_trees(spec: MethodSpec) -> None:
+    for name, params in odd_trees().items():
+        out, state = run(spec, spec.build(), params, steps=3)
+        assert jax.tree.structure(out) == jax.tree.structure(params), f"{name}: structure changed"
+        for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(params), strict=True):
+            assert a.shape == b.shape and a.dtype == b.dtype, f"{name}: leaf shape/dtype changed"
+        assert_finite(out, f"params ({name})")
+        assert_finite(state, f"state ({name})")
+        if jax.tree.leaves(params) and any(x.size for x in jax.tree.leaves(params)):
+            moved = any(not np.array_equal(np.asarray(a), np.asarray(b))
+                        for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(params), strict=True))
+            assert moved, f"{name}: no parameter moved in 3 steps"
+
+
+def _state_dtypes_follow_params(state: Any, params: PyTree, dtype: Any) -> None:
+    shapes = {x.shape for x in jax.tree.leaves(params) if x.ndim > 0}
+    allowed = {jnp.dtype(dtype), jnp.dtype(accumulation_dtype(dtype))}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(state):
+        if jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.shape in shapes:
+            assert leaf.dtype in allowed, (
+                f"state leaf {jax.tree_util.keystr(path)} has dtype {leaf.dtype} for {dtype} "
+                f"parameters (expected the parameter dtype or {accumulation_dtype(dtype)})")
+
+
+def _check_dtype(spec: MethodSpec, dtype: Any) -> None:
+    params = small_params(dtype=dtype)
+    tx = spec.build()
+    state0 = tx.init(params)
+    out, state = run(spec, tx, params, steps=5)
+    assert_finite(out, f"{jnp.dtype(dtype).name} params")
+    assert_finite(state, f"{jnp.dtype(dtype).name} state")
+    for leaf in jax.tree.leaves(out):
+        assert leaf.dtype == jnp.dtype(dtype), f"parameters changed dtype to {leaf.dtype}"
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(state0), jax.tree.leaves(state),
+                            strict=True):
+        assert jnp.asarray(a).dtype == jnp.asarray(b).dtype, (
+            f"state leaf {jax.tree_util.keystr(path)} changed dtype across update: "
+            f"{jnp.asarray(a).dtype} -> {jnp.asarray(b).dtype}")
+    _state_dtypes_follow_params(state, params, dtype)
+
+
+def check_float32(spec: MethodSpec) -> None:
+    _check_dtype(spec, jnp.float32)
+
+
+def check_bfloat16(spec: MethodSpec) -> None:
+    _check_dtype(spec, jnp.bfloat16)
+
+
+def check_float64(spec: MethodSpec) -> None:
+    with jax.enable_x64(True):
+        _check_dtype(spec, jnp.float64)
+
+
+def check_zero_gradients(spec: MethodSpec) -> None:
+    params = small_params()
+    tx = spec.build()
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+
+    @jax.jit
+    def step(params: PyTree, state: Any) -> tuple[PyTree, Any]:
+        updates, state = tx.update(zeros, state, params,
+                                   **update_kwargs(spec, jnp.zeros((), jnp.float32)))
+        return optax.apply_updates(params, updates), state
+
+    for _ in range(10):
+        params, state = step(params, state)
+    assert_finite(params, "params after zero gradients")
+    assert_finite(state, "state after zero gradients")
+
+
+def check_effective_lr_reported(spec: MethodSpec) -> None:
+    _, state = run(spec, spec.build(), small_params(), steps=3)
+    records = effective_lrs(state)
+    assert records, "no step-size record in the state (adaptlr.effective_lr finds nothing)"
+    assert_finite(records, "effective_lr")
+    # After three steps on non-zero gradients some record must hold a non-zero step size.
+    assert any(np.any(np.asarray(x) != 0) for x in jax.tree.leaves(records)), (
+        "every step-size record is still zero after three updates (not updated?)")
+
+
+def check_inject_hyperparams(spec: MethodSpec) -> None:
+    if spec.learning_rate_arg is None:
+        return
+    params = small_params()
+    injected = optax.inject_hyperparams(spec.factory, static_args=static_args(spec))(
+        **spec.defaults)
+    plain, _ = run(spec, spec.build(), params)
+    through, state = run(spec, injected, params)
+    assert_trees_close(through, plain, what="inject_hyperparams vs plain")
+    # The injected learning rate is live: set to zero, the parameters stop moving.
+    state.hyperparams[spec.learning_rate_arg] = jnp.zeros_like(
+        state.hyperparams[spec.learning_rate_arg])
+    step = jax.jit(make_step(spec, injected, sum_of_squares_loss))
+    frozen, _ = step(through, state)
+    assert_trees_close(frozen, through, rtol=0, atol=0, what="learning rate 0 via hyperparams")
+
+
+def check_masked(spec: MethodSpec) -> None:
+    params = small_params()
+    masked = optax.masked(spec.build(), {"w": True, "b": False})
+    out, _ = run(spec, masked, params)
+    # Masked-out leaves receive the raw gradient; masked-in ones see the method on {"w"} alone.
+    alone, _ = run(spec, spec.build(), {"w": params["w"]},
+                   lambda p: sum_of_squares_loss({"b": jnp.zeros(3), "w": p["w"]}))
+    assert_trees_close(out["w"], alone["w"], what="masked leaf vs method on the sub-tree")
+    b = params["b"]
+    for _ in range(5):  # identity on gradients: b <- b + grad, grad = 1.0 * (b - TARGET)
+        b = b + 1.0 * (b - TARGET)
+    assert_trees_close(out["b"], b, what="masked-out leaf")
+
+
+def check_multi_transform(spec: MethodSpec) -> None:
+    params = small_params()
+    tx = optax.multi_transform({"m": spec.build(), "s": optax.sgd(0.1)}, {"w": "m", "b": "s"})
+    out, _ = run(spec, tx, params)
+    alone, _ = run(spec, spec.build(), {"w": params["w"]},
+                   lambda p: sum_of_squares_loss({"b": jnp.zeros(3), "w": p["w"]}))
+    assert_trees_close(out["w"], alone["w"], what="multi_transform group vs method alone")
+    b = params["b"]
+    for _ in range(5):
+        b = b - 0.1 * 1.0 * (b - TARGET)
+    assert_trees_close(out["b"], b, what="multi_transform sgd group")
+
+
+def check_multi_steps(spec: MethodSpec) -> None:
+    params = small_params()
+    key = jax.random.key(7)
+    grads = [jax.tree.map(lambda x, k=k: jax.random.normal(k, x.shape), params)
+             for k in jax.random.split(key, 4)]
+    values = [jnp.asarray(1.0 + i, jnp.float32) for i in range(4)]
+    multi = optax.MultiSteps(spec.build(), every_k_schedule=2)
+    m_state = multi.init(params)
+    p_multi = params
+    for g, v in zip(grads, values, strict=True):
+        upd, m_state = jax.jit(multi.update)(g, m_state, p_multi, **update_kwargs(spec, v))
+        p_multi = optax.apply_updates(p_multi, upd)
+    tx = spec.build()
+    state = tx.init(params)
+    p_ref = params
+    for i in (0, 2):
+        mean_g = jax.tree.map(lambda a, b: (a + b) / 2, grads[i], grads[i + 1])
+        mean_v = (values[i] + values[i + 1]) / 2
+        upd, state = jax.jit(tx.update)(mean_g, state, p_ref, **update_kwargs(spec, mean_v))
+        p_ref = optax.apply_updates(p_ref, upd)
+    assert_trees_close(p_multi, p_ref, what="MultiSteps(k=2) vs method on averaged gradients")
+
+
+def check_apply_if_finite(spec: MethodSpec) -> None:
+    params = small_params()
+    tx = optax.apply_if_finite(spec.build(), max_consecutive_errors=3)
+    state = tx.init(params)
+    step = jax.jit(make_step(spec, tx, sum_of_squares_loss))
+    params, state = step(params, state)
+    bad = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), params)
+    upd, state_after_bad = jax.jit(tx.update)(bad, state, params,
+                                              **update_kwargs(spec, jnp.asarray(jnp.nan)))
+    assert_trees_equal(upd, jax.tree.map(jnp.zeros_like, params), "update on NaN gradient")
+    assert_trees_equal(state_after_bad.inner_state, state.inner_state,
+                       "inner state after a skipped NaN step")
+    p1, _ = step(params, state_after_bad)
+    p2, _ = step(params, state)
+    assert_trees_close(p1, p2, rtol=0, atol=0, what="trajectory after a skipped NaN step")
+
+
+def check_checkpoint_roundtrip(spec: MethodSpec) -> None:
+    import orbax.checkpoint as ocp
+
+    tx = spec.build()
+    params = small_params()
+    state = tx.init(params)
+    step = jax.jit(make_step(spec, tx, sum_of_squares_loss))
+    for _ in range(3):
+        params, state = step(params, state)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = ocp.StandardCheckpointer()
+        ckpt.save(f"{tmp}/ckpt", {"params": params, "opt_state": state})
+        ckpt.wait_until_finished()
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                                {"params": params, "opt_state": state})
+        restored = ckpt.restore(f"{tmp}/ckpt", abstract)
+        ckpt.close()
+    assert jax.tree.structure(restored["opt_state"]) == jax.tree.structure(state), (
+        "restored optimizer state has a different structure")
+    p_a, s_a = params, state
+    p_b, s_b = restored["params"], restored["opt_state"]
+    for _ in range(3):
+        p_a, s_a = step(p_a, s_a)
+        p_b, s_b = step(p_b, s_b)
+    assert_trees_equal(p_a, p_b, "continued after checkpoint restore")
+    assert_trees_equal(s_a, s_b, "state after checkpoint restore")
+
+
+def check_sharded_matches_unsharded(spec: MethodSpec) -> None:
+    devices = jax.devices()
+    assert len(devices) >= 8, "the sharding check needs 8 devices (tests/conftest.py sets them)"
+    mesh = jax.sharding.Mesh(np.array(devices[:8]), ("d",))
+    key = jax.random.key(3)
+    params = {"w": jax.random.normal(key, (16, 6)), "b": jnp.linspace(-1.0, 1.0, 8)}
+    reference, _ = run(spec, spec.build(), params)
+    sharded_params = {
+        "w": jax.device_put(params["w"], NamedSharding(mesh, PartitionSpec("d", None))),
+        "b": jax.device_put(params["b"], NamedSharding(mesh, PartitionSpec("d"))),
+    }
+    sharded, _ = run(spec, spec.build(), sharded_params)
+    assert sharded["w"].sharding.is_equivalent_to(sharded_params["w"].sharding, 2), (
+        "parameters lost their sharding")
+    assert_trees_close(sharded, reference, what="sharded vs unsharded")
+
+
+def relative_progress(spec: MethodSpec, init: PyTree, loss_fn: Callable, steps: int) -> float:
+    """``f(x_T) / f(x_0)`` after ``steps`` full-batch steps with the registered defaults."""
+    tx = spec.build()
+    step = make_step(spec, tx, loss_fn)
+
+    @jax.jit
+    def train(params: PyTree) -> PyTree:
+        def body(carry: Any, _: Any) -> tuple[Any, None]:
+            return step(*carry), None
+
+        return jax.lax.scan(body, (params, tx.init(params)), None, length=steps)[0][0]
+
+    final, initial = float(loss_fn(train(init))), float(loss_fn(init))
+    return final / initial if math.isfinite(final) else math.inf
+
+
+def check_quadratic(spec: MethodSpec) -> None:
+    target = TARGETS[spec.name]
+    rel = relative_progress(spec, problems.quadratic_init(), problems.quadratic_loss,
+                             target.steps)
+    assert rel <= target.quadratic, (
+        f"quadratic: f_T/f_0 = {rel:.3g} after {target.steps} steps, target {target.quadratic}")
+
+
+def check_rosenbrock(spec: MethodSpec) -> None:
+    target = TARGETS[spec.name]
+    rel = relative_progress(spec, problems.rosenbrock_init(), problems.rosenbrock_loss,
+                             target.steps)
+    assert rel <= target.rosenbrock, (
+        f"rosenbrock: f_T/f_0 = {rel:.3g} after {target.steps} steps, target {target.rosenbrock}")
+
+
+def check_state_bytes(spec: MethodSpec) -> None:
+    params = {"w": jnp.zeros((256, 256), jnp.float32)}
+    state = spec.build().init(params)
+    nbytes = sum(jnp.asarray(x).nbytes for x in jax.tree.leaves(state))
+    declared = spec.state_bytes_per_param * 256 * 256
+    # Allowance for O(1) scalars and per-row/column statistics (factored methods).
+    slack = 4 * 4 * (256 + 256) + 1024
+    assert declared <= nbytes <= declared + slack, (
+        f"state holds {nbytes} bytes for 65536 float32 params; registry declares "
+        f"{spec.state_bytes_per_param} B/param = {declared:.0f} (+ up to {slack} for scalars)")
+
+
+CHECKS: dict[str, Callable[[MethodSpec], None]] = {
+    name.removeprefix("check_"): fn
+    for name, fn in list(globals().items())
+    if name.startswith("check_") and callable(fn)
+}
