@@ -1,0 +1,73 @@
+"""Small helpers shared by the per-parameter Adam-family methods of this package.
+
+Private: the public surface is the method modules. Everything here works leaf by leaf so that
+XLA fuses a method's elementwise work into one pass over the parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from adaptlr._base import PyTree, accumulation_dtype, is_checkable
+
+__all__ = [
+    "bias_correction",
+    "is_on",
+    "map_leaves",
+    "require_params",
+    "scalar_dtype",
+    "zeros_like_tree",
+]
+
+
+def scalar_dtype(params: PyTree) -> jnp.dtype:
+    """Dtype of scalar statistics for this tree: float32, or float64 when any leaf is f64."""
+    dtype = jnp.dtype(jnp.float32)
+    for leaf in jax.tree.leaves(params):
+        dtype = jnp.promote_types(dtype, accumulation_dtype(jnp.asarray(leaf).dtype))
+    return jnp.dtype(dtype)
+
+
+def bias_correction(decay: Any, count: jax.Array, dtype: Any) -> jax.Array:
+    """``1 - decay**count`` in ``dtype`` (``count`` is the 1-based step number)."""
+    decay = jnp.asarray(decay, dtype)
+    return 1 - decay ** count.astype(dtype)
+
+
+def zeros_like_tree(params: PyTree, dtype: Any = None) -> PyTree:
+    """Zeros shaped like ``params`` (``None`` leaves stay ``None``), in ``dtype`` if given."""
+    return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=dtype), params)
+
+
+def is_on(value: Any) -> bool:
+    """False only for a concrete zero: traced or scheduled values must be applied."""
+    return not (is_checkable(value) and float(value) == 0.0)
+
+
+def require_params(params: PyTree, weight_decay: Any, method: str) -> None:
+    """Raise when weight decay is (or may be) on and ``update`` was called without params."""
+    if params is not None:
+        return
+    if is_checkable(weight_decay) and float(weight_decay) == 0.0:
+        return
+    raise ValueError(f"{method}: weight_decay needs the parameters: call update(grads, state, "
+                     "params)")
+
+
+def map_leaves(fn: Any, n_out: int, tree: PyTree, *others: PyTree | None) -> tuple[PyTree, ...]:
+    """Apply ``fn`` leaf by leaf to ``tree`` and ``others``; return ``n_out`` trees like ``tree``.
+
+    ``fn`` returns a tuple of ``n_out`` arrays per leaf. An ``others`` entry that is ``None``
+    feeds ``None`` to ``fn`` for every leaf (an optional state tree that is switched off).
+    Works for trees whose inner nodes are tuples, unlike unzipping with ``is_leaf``.
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    columns = [
+        [None] * len(leaves) if other is None else treedef.flatten_up_to(other)
+        for other in others
+    ]
+    results = [fn(*args) for args in zip(leaves, *columns, strict=True)]
+    return tuple(treedef.unflatten([r[i] for r in results]) for i in range(n_out))

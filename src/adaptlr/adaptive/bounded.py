@@ -1,0 +1,394 @@
+"""Bounded and smoothed per-parameter learning rates: AdaBound, AMSBound and AdaMod.
+
+All three start from Adam's per-parameter step size ``lr / (sqrt(v) + eps)`` and limit it:
+AdaBound and AMSBound clip it between bounds that tighten towards a final SGD learning rate
+(Luo et al., 2019); AdaMod caps it by its own exponential moving average (Ding et al., 2019).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from adaptlr._base import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT_INTERVAL,
+    Interval,
+    PyTree,
+    ScalarOrSchedule,
+    accumulation_dtype,
+    check_all,
+    resolve,
+)
+from adaptlr.adaptive._common import (
+    bias_correction,
+    is_on,
+    map_leaves,
+    require_params,
+    scalar_dtype,
+    zeros_like_tree,
+)
+
+__all__ = [
+    "ADABOUND_RANGES",
+    "ADAMOD_RANGES",
+    "AdaBoundState",
+    "AdaModState",
+    "adabound",
+    "adamod",
+    "amsbound",
+    "scale_by_adabound",
+    "scale_by_adamod",
+    "scale_by_amsbound",
+]
+
+ADABOUND_RANGES: dict[str, Interval] = {
+    "learning_rate": NON_NEGATIVE,
+    "final_lr": NON_NEGATIVE,
+    "b1": UNIT_INTERVAL,
+    "b2": UNIT_INTERVAL,
+    "gamma": POSITIVE,
+    "eps": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+}
+
+ADAMOD_RANGES: dict[str, Interval] = {
+    "learning_rate": NON_NEGATIVE,
+    "b1": UNIT_INTERVAL,
+    "b2": UNIT_INTERVAL,
+    "b3": UNIT_INTERVAL,
+    "eps": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+}
+
+
+class AdaBoundState(NamedTuple):
+    """State of :func:`scale_by_adabound` / :func:`scale_by_amsbound`."""
+
+    count: jax.Array  # shape=(), int32: number of updates applied so far
+    base_lr: jax.Array  # shape=(), scalar dtype: learning rate at the first update
+    mu: PyTree  # like params: first moment (not bias-corrected)
+    nu: PyTree  # like params: second moment (not bias-corrected)
+    nu_max: PyTree  # like params: running maximum of nu (AMSBound), () for AdaBound
+    effective_lr: PyTree  # like params: clipped step size applied to mu at the last update
+
+
+class AdaModState(NamedTuple):
+    """State of :func:`scale_by_adamod`."""
+
+    count: jax.Array  # shape=(), int32: number of updates applied so far
+    mu: PyTree  # like params: first moment (not bias-corrected)
+    nu: PyTree  # like params: second moment (not bias-corrected)
+    eta: PyTree  # like params: moving average of the unclipped step sizes
+    effective_lr: PyTree  # like params: step size applied to mu at the last update
+
+
+def _safe_ratio(num: jax.Array, den: jax.Array, fallback: jax.Array) -> jax.Array:
+    positive = den > 0
+    return jnp.where(positive, num / jnp.where(positive, den, jnp.ones_like(den)), fallback)
+
+
+def scale_by_adabound(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    final_lr: float = 0.1,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    gamma: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    amsbound: bool = False,
+) -> optax.GradientTransformation:
+    r"""AdaBound (or AMSBound): Adam whose per-parameter step sizes are clipped towards SGD's.
+
+    With :math:`g_t` the gradient (plus ``weight_decay * params``, an L2 penalty as in the
+    reference code), :math:`t` the step number and :math:`\alpha_t` the learning rate,
+
+    .. math::
+
+      m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+      v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2
+      \quad(\hat v_t = \max(\hat v_{t-1}, v_t)\ \text{for AMSBound}),\\
+      \alpha^*_t &= \alpha^{final}\,\alpha_t / \alpha_1,\qquad
+      \eta_l(t) = \alpha^*_t\Bigl(1 - \frac{1}{\gamma t + 1}\Bigr),\qquad
+      \eta_u(t) = \alpha^*_t\Bigl(1 + \frac{1}{\gamma t}\Bigr),\\
+      \eta_t &= \operatorname{clip}\Bigl(
+        \frac{\alpha_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)}{\sqrt{v_t} + \epsilon},
+        \eta_l(t), \eta_u(t)\Bigr),\qquad
+      u_t = \eta_t \odot m_t .
+
+    The transformation returns :math:`u_t` (descent-ready, without the sign) and records
+    :math:`\eta_t` as ``effective_lr``.
+
+    Args:
+      learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule. The bounds follow the
+        schedule: they scale with ``learning_rate(t) / learning_rate(first step)``.
+      final_lr: :math:`\alpha^{final}` in ``[0, inf)``, the SGD learning rate both bounds
+        converge to.
+      b1: :math:`\beta_1` in ``[0, 1)``.
+      b2: :math:`\beta_2` in ``[0, 1)``.
+      gamma: :math:`\gamma` in ``(0, inf)``, how fast the bounds close.
+      eps: :math:`\epsilon` in ``[0, inf)``, added to :math:`\sqrt{v_t}`.
+      weight_decay: L2 penalty in ``[0, inf)`` added to the gradient (needs ``params``).
+      amsbound: use the running maximum of :math:`v_t` (AMSBound).
+
+    Example:
+      >>> import jax.numpy as jnp, optax, adaptlr
+      >>> tx = adaptlr.adabound(learning_rate=1e-3, final_lr=0.1)
+      >>> params = {"w": jnp.ones(3)}
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.ones(3)}, state, params)
+      >>> params = optax.apply_updates(params, updates)
+
+    References:
+      Luo, Xiong, Liu and Sun, *Adaptive Gradient Methods with Dynamic Bound of Learning Rate*,
+      ICLR 2019. Reference code: the authors' ``adabound`` package (``AdaBound``,
+      ``AdaBoundW``).
+
+    Departures:
+      The bias corrections and the ``final_lr * lr / base_lr`` rescaling of the bounds follow
+      the authors' code, not the paper's Algorithm 2 (which has neither). ``base_lr`` is the
+      learning rate of the first update (kept in the state), which is what the reference's
+      ``base_lrs`` holds for a scheduler-driven learning rate and also works under
+      ``optax.inject_hyperparams``; a zero first learning rate gives zero bounds instead of
+      the reference's division by zero. With ``eps = 0`` and :math:`v_t = 0` the unclipped
+      step size is taken as the upper bound (the reference divides by zero, then clips the
+      infinity to the same value).
+    """
+    check_all(ADABOUND_RANGES, learning_rate=learning_rate, final_lr=final_lr, b1=b1, b2=b2,
+              gamma=gamma, eps=eps, weight_decay=weight_decay)
+
+    def init_fn(params: PyTree) -> AdaBoundState:
+        return AdaBoundState(
+            count=jnp.zeros((), jnp.int32),
+            base_lr=jnp.zeros((), scalar_dtype(params)),
+            mu=zeros_like_tree(params),
+            nu=zeros_like_tree(params),
+            nu_max=zeros_like_tree(params) if amsbound else (),
+            effective_lr=zeros_like_tree(params),
+        )
+
+    def update_fn(
+        updates: PyTree, state: AdaBoundState, params: PyTree = None
+    ) -> tuple[PyTree, AdaBoundState]:
+        require_params(params, weight_decay, "adabound")
+        decay_on = is_on(weight_decay)
+        sdtype = state.base_lr.dtype
+        count = optax.safe_increment(state.count)
+        t = count.astype(sdtype)
+        lr = jnp.asarray(resolve(learning_rate, state.count), sdtype)
+        base_lr = jnp.where(state.count == 0, lr, state.base_lr)
+        final = _safe_ratio(jnp.asarray(final_lr, sdtype) * lr, base_lr, jnp.zeros_like(lr))
+        gamma_ = jnp.asarray(gamma, sdtype)
+        lower = final * (1 - 1 / (gamma_ * t + 1))
+        upper = final * (1 + 1 / (gamma_ * t))
+        step = lr * jnp.sqrt(bias_correction(b2, count, sdtype)) / bias_correction(
+            b1, count, sdtype)
+
+        def leaf(g, m, v, vmax, p):  # type: ignore[no-untyped-def]
+            acc = accumulation_dtype(g.dtype)
+            g_ = g.astype(acc)
+            if decay_on:
+                g_ = g_ + jnp.asarray(weight_decay, acc) * p.astype(acc)
+            b1_, b2_ = jnp.asarray(b1, acc), jnp.asarray(b2, acc)
+            m_ = b1_ * m.astype(acc) + (1 - b1_) * g_
+            v_ = b2_ * v.astype(acc) + (1 - b2_) * g_ * g_
+            if amsbound:
+                vmax_ = jnp.maximum(vmax.astype(acc), v_)
+                den = jnp.sqrt(vmax_) + jnp.asarray(eps, acc)
+                vmax_out = vmax_.astype(vmax.dtype)
+            else:
+                den = jnp.sqrt(v_) + jnp.asarray(eps, acc)
+                vmax_out = None
+            lo, hi = lower.astype(acc), upper.astype(acc)
+            eta = jnp.clip(_safe_ratio(step.astype(acc), den, hi), lo, hi)
+            return ((eta * m_).astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
+                    vmax_out, eta.astype(g.dtype))
+
+        new_updates, mu, nu, nu_max, eff = map_leaves(
+            leaf, 5, updates, state.mu, state.nu, state.nu_max if amsbound else None,
+            params)
+        return new_updates, AdaBoundState(
+            count=count, base_lr=base_lr, mu=mu, nu=nu,
+            nu_max=nu_max if amsbound else (), effective_lr=eff)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def adabound(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    final_lr: float = 0.1,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    gamma: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    amsbound: bool = False,
+) -> optax.GradientTransformation:
+    """The AdaBound optimizer: :func:`scale_by_adabound` followed by a descent sign.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> tx = adaptlr.adabound(learning_rate=1e-3)
+      >>> state = tx.init(jnp.zeros(2))
+    """
+    return optax.chain(
+        scale_by_adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay,
+                          amsbound=amsbound),
+        optax.scale(-1.0),
+    )
+
+
+def scale_by_amsbound(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    final_lr: float = 0.1,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    gamma: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> optax.GradientTransformation:
+    """AMSBound: :func:`scale_by_adabound` with ``amsbound=True`` (the running max of ``v``).
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> state = adaptlr.scale_by_amsbound().init(jnp.zeros(2))
+    """
+    return scale_by_adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay,
+                             amsbound=True)
+
+
+def amsbound(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    final_lr: float = 0.1,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    gamma: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> optax.GradientTransformation:
+    """The AMSBound optimizer: :func:`adabound` with ``amsbound=True``.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> state = adaptlr.amsbound(learning_rate=1e-3).init(jnp.zeros(2))
+    """
+    return adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay, amsbound=True)
+
+
+def scale_by_adamod(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    b3: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> optax.GradientTransformation:
+    r"""AdaMod: Adam whose per-parameter step sizes are capped by their own moving average.
+
+    .. math::
+
+      m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+      v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\\
+      \hat\eta_t &= \frac{\alpha_t\sqrt{1-\beta_2^t}/(1-\beta_1^t)}{\sqrt{v_t}+\epsilon},\qquad
+      s_t = \beta_3 s_{t-1} + (1-\beta_3)\hat\eta_t,\qquad
+      \eta_t = \min(\hat\eta_t, s_t),\\
+      u_t &= \eta_t \odot m_t + \alpha_t \lambda\, \theta_t .
+
+    Returns :math:`u_t` (descent-ready, without the sign); records :math:`\eta_t` as
+    ``effective_lr``.
+
+    Args:
+      learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
+      b1: :math:`\beta_1` in ``[0, 1)``.
+      b2: :math:`\beta_2` in ``[0, 1)``.
+      b3: :math:`\beta_3` in ``[0, 1)``, the memory of the step-size average (the paper's
+        "momental bound"; ``0`` recovers Adam).
+      eps: :math:`\epsilon` in ``[0, inf)``.
+      weight_decay: :math:`\lambda` in ``[0, inf)``, decoupled, scaled by the learning rate
+        (needs ``params``).
+
+    Example:
+      >>> import jax.numpy as jnp, optax, adaptlr
+      >>> tx = adaptlr.adamod(learning_rate=1e-3)
+      >>> params = jnp.ones(3)
+      >>> updates, state = tx.update(jnp.ones(3), tx.init(params), params)
+
+    References:
+      Ding, Ren, Luo and Sun, *An Adaptive and Momental Bound Method for Stochastic Learning*,
+      arXiv:1910.12249, 2019. Reference code: the authors' ``adamod`` package.
+
+    Departures:
+      Bias corrections and the decoupled weight decay ``lr * weight_decay * params`` follow
+      the authors' code (the paper's algorithm shows neither). With ``eps = 0`` and
+      :math:`v_t = 0` (no gradient yet) the step size is taken as 0 where the reference
+      divides by zero and produces NaN.
+    """
+    check_all(ADAMOD_RANGES, learning_rate=learning_rate, b1=b1, b2=b2, b3=b3, eps=eps,
+              weight_decay=weight_decay)
+
+    def init_fn(params: PyTree) -> AdaModState:
+        return AdaModState(
+            count=jnp.zeros((), jnp.int32),
+            mu=zeros_like_tree(params),
+            nu=zeros_like_tree(params),
+            eta=zeros_like_tree(params),
+            effective_lr=zeros_like_tree(params),
+        )
+
+    def update_fn(
+        updates: PyTree, state: AdaModState, params: PyTree = None
+    ) -> tuple[PyTree, AdaModState]:
+        require_params(params, weight_decay, "adamod")
+        decay_on = is_on(weight_decay)
+        sdtype = scalar_dtype(updates)
+        count = optax.safe_increment(state.count)
+        lr = jnp.asarray(resolve(learning_rate, state.count), sdtype)
+        step = lr * jnp.sqrt(bias_correction(b2, count, sdtype)) / bias_correction(
+            b1, count, sdtype)
+
+        def leaf(g, m, v, s, p):  # type: ignore[no-untyped-def]
+            acc = accumulation_dtype(g.dtype)
+            g_ = g.astype(acc)
+            b1_, b2_, b3_ = (jnp.asarray(b, acc) for b in (b1, b2, b3))
+            m_ = b1_ * m.astype(acc) + (1 - b1_) * g_
+            v_ = b2_ * v.astype(acc) + (1 - b2_) * g_ * g_
+            den = jnp.sqrt(v_) + jnp.asarray(eps, acc)
+            raw = _safe_ratio(step.astype(acc), den, jnp.zeros_like(den))
+            s_ = b3_ * s.astype(acc) + (1 - b3_) * raw
+            eta = jnp.minimum(raw, s_)
+            u = eta * m_
+            if decay_on:
+                u = u + (lr.astype(acc) * jnp.asarray(weight_decay, acc)) * p.astype(acc)
+            return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
+                    s_.astype(s.dtype), eta.astype(g.dtype))
+
+        new_updates, mu, nu, eta, eff = map_leaves(
+            leaf, 5, updates, state.mu, state.nu, state.eta, params)
+        return new_updates, AdaModState(count=count, mu=mu, nu=nu, eta=eta, effective_lr=eff)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def adamod(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    b3: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> optax.GradientTransformation:
+    """The AdaMod optimizer: :func:`scale_by_adamod` followed by a descent sign.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> state = adaptlr.adamod(learning_rate=1e-3).init(jnp.zeros(2))
+    """
+    return optax.chain(scale_by_adamod(learning_rate, b1, b2, b3, eps, weight_decay),
+                       optax.scale(-1.0))
+

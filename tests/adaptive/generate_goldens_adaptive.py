@@ -1,0 +1,177 @@
+"""Regenerate the float64 golden trajectories of the per-parameter adaptive methods.
+
+Run with the reference environment (PyTorch and the authors' packages)::
+
+    .venv-ref/bin/python tests/adaptive/generate_goldens_adaptive.py
+
+Reference implementations (versions pinned in the comments of SETTINGS' users):
+``adabound`` 0.0.5 (AdaBound, AMSBound, Luo et al.), ``adamod`` 0.0.3 (AdaMod, Ding et al.),
+``qhoptim`` 1.1.0 (QHAdam, Ma & Yarats), ``adam_mini`` 1.1.1 (Zhang et al.), ``came-pytorch``
+0.1.3 (Luo et al.), ``adam-atan2-pytorch`` 0.4.1, and ``pytorch_optimizer`` 4.1.0 for PAdam
+(without AMSGrad), StableAdamW and Lion with ``cautious=True``.
+
+Each method gets one ``goldens/<method>.npz`` holding, for every setting and problem of
+``tests/reference_problems.py``, each parameter's trajectory at the steps :data:`SAVED_STEPS`
+(every step up to 10, then every 10th up to 200: errors accumulate, so the later points see
+every step, and the files stay small) under the key ``<setting>__<problem>__<parameter>``. The settings (hyperparameters in the reference's own
+names) are listed in :data:`SETTINGS`; the tests build the same settings in adaptlr's names.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+
+from tests.adaptive._golden import SAVED_STEPS  # noqa: E402
+from tests.reference_problems import PROBLEMS, init_params, run_torch  # noqa: E402
+
+warnings.filterwarnings("ignore")  # the authors' packages use deprecated torch signatures
+
+#: Names given to the reference problems' parameters for Adam-mini, whose partition reads them.
+ADAM_MINI_NAMES = {
+    # mlp: w1 one block per row (neuron), b1/b2 Adam, w2 one block (a "norm" weight).
+    "mlp": ["mlp.fc1.weight", "mlp.fc1.bias", "ln_f.weight", "lm_head.bias"],
+    # quadratic: w split into heads of 10 entries (2 rows), b one block.
+    "quadratic": ["q_proj.weight", "norm.weight"],
+}
+
+
+def _adabound(**kw):
+    import adabound
+
+    return lambda params: adabound.AdaBound(params, **kw)
+
+
+def _adamod(**kw):
+    import adamod
+
+    return lambda params: adamod.AdaMod(params, **kw)
+
+
+def _padam(**kw):
+    from pytorch_optimizer import PAdam
+
+    return lambda params: PAdam(params, foreach=False, **kw)
+
+
+def _qhadam(**kw):
+    from qhoptim.pyt import QHAdam
+
+    return lambda params: QHAdam(params, **kw)
+
+
+def _stable_adamw(**kw):
+    from pytorch_optimizer import StableAdamW
+
+    return lambda params: StableAdamW(params, foreach=False, **kw)
+
+
+def _adam_atan2(**kw):
+    from adam_atan2_pytorch import AdamAtan2
+
+    return lambda params: AdamAtan2(params, **kw)
+
+
+def _came(**kw):
+    from came_pytorch import CAME
+
+    return lambda params: CAME(params, **kw)
+
+
+def _adam_mini(problem, **kw):
+    from adam_mini import Adam_mini
+
+    names = ADAM_MINI_NAMES[problem]
+    return lambda params: Adam_mini(list(zip(names, params, strict=True)), verbose=False,
+                                    dim=10, n_heads=10, **kw)
+
+
+def _cautious_lion(**kw):
+    from pytorch_optimizer import Lion
+
+    return lambda params: Lion(params, cautious=True, foreach=False, **kw)
+
+
+#: method -> setting -> factory(problem) of a ``params -> torch optimizer`` function.
+SETTINGS = {
+    "adabound": {
+        "default": lambda pb: _adabound(),
+        "custom": lambda pb: _adabound(lr=1e-2, final_lr=0.05, betas=(0.8, 0.99), gamma=1e-2,
+                                       weight_decay=1e-3),
+    },
+    "amsbound": {
+        "default": lambda pb: _adabound(amsbound=True),
+        "custom": lambda pb: _adabound(lr=1e-2, final_lr=0.05, betas=(0.8, 0.99), gamma=1e-2,
+                                       weight_decay=1e-3, amsbound=True),
+    },
+    "adamod": {
+        "default": lambda pb: _adamod(),
+        "custom": lambda pb: _adamod(lr=1e-2, betas=(0.8, 0.99), beta3=0.99, weight_decay=1e-3),
+    },
+    "padam": {
+        "default": lambda pb: _padam(),
+        "custom": lambda pb: _padam(lr=0.05, betas=(0.8, 0.99), partial=0.125, weight_decay=1e-3),
+    },
+    "qhadam": {
+        "default": lambda pb: _qhadam(),
+        "paper": lambda pb: _qhadam(lr=1e-2, betas=(0.995, 0.999), nus=(0.7, 1.0)),
+        "decoupled": lambda pb: _qhadam(lr=1e-2, betas=(0.9, 0.99), nus=(0.8, 0.9),
+                                        weight_decay=1e-2, decouple_weight_decay=True),
+        "coupled": lambda pb: _qhadam(lr=1e-2, nus=(0.7, 0.5), weight_decay=1e-2, eps=1e-6),
+    },
+    "stable_adamw": {
+        "default": lambda pb: _stable_adamw(),
+        "custom": lambda pb: _stable_adamw(lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1,
+                                           eps=1e-6),
+    },
+    "adam_atan2": {
+        "default": lambda pb: _adam_atan2(),
+        "custom": lambda pb: _adam_atan2(lr=1e-2, betas=(0.8, 0.95), weight_decay=1e-2, a=1.0,
+                                         b=2.0),
+    },
+    "came": {
+        "default": lambda pb: _came(lr=2e-4),
+        "custom": lambda pb: _came(lr=1e-2, betas=(0.8, 0.99, 0.999), clip_threshold=0.5,
+                                   weight_decay=1e-2),
+    },
+    "adam_mini": {
+        "default": lambda pb: _adam_mini(pb),
+        "custom": lambda pb: _adam_mini(pb, lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1,
+                                        eps=1e-6),
+    },
+    "cautious_lion": {
+        "default": lambda pb: _cautious_lion(),
+        "custom": lambda pb: _cautious_lion(lr=1e-2, betas=(0.8, 0.95)),
+    },
+}
+
+
+def main() -> None:
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+    out_dir = HERE / "goldens"
+    out_dir.mkdir(exist_ok=True)
+    only = set(sys.argv[1:])
+    for method, settings in SETTINGS.items():
+        if only and method not in only:
+            continue
+        arrays: dict[str, np.ndarray] = {}
+        for setting, factory in settings.items():
+            for problem in PROBLEMS:
+                traj = run_torch(problem, factory(problem))
+                for name in init_params(problem):
+                    assert np.all(np.isfinite(traj[name])), (method, setting, problem, name)
+                    arrays[f"{setting}__{problem}__{name}"] = traj[name][SAVED_STEPS]
+        np.savez_compressed(out_dir / f"{method}.npz", **arrays)
+        print(f"{method}: {len(arrays)} trajectories")
+
+
+if __name__ == "__main__":
+    main()
