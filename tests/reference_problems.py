@@ -107,7 +107,9 @@ def run_torch(
     opt = make_optimizer(params)
     loss_fn = torch_loss(problem)
     names = list(init_params(problem))
-    traj: dict[str, list[np.ndarray]] = {n: [p.detach().numpy().copy()] for n, p in zip(names, params)}
+    traj: dict[str, list[np.ndarray]] = {
+        n: [p.detach().numpy().copy()] for n, p in zip(names, params, strict=True)
+    }
     for _ in range(steps):
         opt.zero_grad()
         loss = loss_fn(params)
@@ -116,7 +118,7 @@ def run_torch(
             opt.step(closure=lambda loss=loss: loss)
         else:
             opt.step()
-        for n, p in zip(names, params):
+        for n, p in zip(names, params, strict=True):
             traj[n].append(p.detach().numpy().copy())
     return {n: np.stack(v) for n, v in traj.items()}
 

@@ -16,7 +16,7 @@ Three conventions live in this file and every method follows them:
 * **The step-size record.** A state ``NamedTuple`` that has a field named ``effective_lr``
   records the step size its method applied at the last update: a float32 scalar for methods with
   one global step size, or a tree shaped like the parameters for per-parameter methods. The
-  value includes the learning-rate multiplier when the transformation takes one. 
+  value includes the learning-rate multiplier when the transformation takes one.
   :func:`adaptlr.effective_lr` finds these records anywhere in a chained, masked or injected
   state.
 """
@@ -258,7 +258,7 @@ def tree_size(tree: PyTree) -> int:
 class ScaleByLearningRateState(NamedTuple):
     """State of :func:`scale_by_learning_rate` and :func:`record_learning_rate`."""
 
-    count: jax.Array  # shape=(), int32: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     effective_lr: jax.Array  # shape=(), float32: learning rate applied at the last update
 
 

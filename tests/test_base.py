@@ -1,0 +1,166 @@
+"""Validation helpers and tree math of adaptlr._base."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.sharding import NamedSharding, PartitionSpec
+
+from adaptlr import _base
+from adaptlr._base import Interval
+
+
+def test_interval_notation_and_membership() -> None:
+    unit = Interval(0.0, 1.0, upper_closed=False)
+    assert str(unit) == "[0, 1)"
+    assert str(_base.POSITIVE) == "(0, inf)"
+    assert 0.0 in unit and 0.999 in unit and 1.0 not in unit and -1e-12 not in unit
+    assert math.nan not in _base.NON_NEGATIVE
+    assert True not in _base.NON_NEGATIVE  # booleans are not numbers here
+    integer = Interval(1, math.inf, integer=True)
+    assert 3 in integer and 3.0 in integer and 2.5 not in integer and 0 not in integer
+
+
+def test_check_names_argument_value_and_range() -> None:
+    with pytest.raises(ValueError, match=r"b1 must be in \[0, 1\), got 1\.5"):
+        _base.check("b1", 1.5, _base.UNIT_INTERVAL)
+    with pytest.raises(ValueError, match="eps must be a number"):
+        _base.check("eps", None, _base.NON_NEGATIVE)
+    with pytest.raises(TypeError, match="eps must be a number"):
+        _base.check("eps", "small", _base.NON_NEGATIVE)
+    with pytest.raises(ValueError, match="scalar"):
+        _base.check("eps", np.ones(3), _base.NON_NEGATIVE)
+    _base.check("eps", None, _base.NON_NEGATIVE, allow_none=True)
+    _base.check("eps", jnp.asarray(0.5), _base.NON_NEGATIVE)
+    with pytest.raises(ValueError, match="eps"):
+        _base.check("eps", jnp.asarray(-0.5), _base.NON_NEGATIVE)
+
+
+def test_traced_values_and_schedules_pass() -> None:
+    # A schedule and a tracer are not checkable: construction must not fail on them.
+    _base.check("learning_rate", optax.constant_schedule(-1.0), _base.NON_NEGATIVE)
+
+    @jax.jit
+    def f(x: jax.Array) -> jax.Array:
+        _base.check("learning_rate", x, _base.NON_NEGATIVE)
+        return x
+
+    assert float(f(-1.0)) == -1.0
+
+
+def test_check_all_and_choice() -> None:
+    ranges = {"b1": _base.UNIT_INTERVAL, "eps": _base.NON_NEGATIVE}
+    _base.check_all(ranges, b1=0.9, eps=1e-8)
+    with pytest.raises(ValueError, match="eps"):
+        _base.check_all(ranges, b1=0.9, eps=-1.0)
+    with pytest.raises(KeyError, match="no documented range"):
+        _base.check_all(ranges, b2=0.9)
+    with pytest.raises(ValueError, match=r"shape must be one of \('a', 'b'\)"):
+        _base.check_choice("shape", "c", ("a", "b"))
+
+
+TREE = {"a": jnp.arange(6.0).reshape(2, 3), "b": None, "c": [jnp.asarray(2.0), jnp.zeros((0, 4))]}
+OTHER = {"a": jnp.ones((2, 3)), "b": None, "c": [jnp.asarray(-1.0), jnp.zeros((0, 4))]}
+
+
+def test_tree_math_closed_forms() -> None:
+    # a = 0..5, c0 = 2: sum 17, squares 55 + 4 = 59, dot with ones/-1 = 15 - 2 = 13.
+    assert float(_base.tree_sum(TREE)) == 17.0
+    assert float(_base.tree_sq_norm(TREE)) == 59.0
+    assert float(_base.tree_norm(TREE)) == pytest.approx(math.sqrt(59.0))
+    assert float(_base.tree_vdot(TREE, OTHER)) == 13.0
+    assert float(_base.tree_l1_norm(OTHER)) == 7.0
+    assert float(_base.tree_max_abs(TREE)) == 5.0
+    assert _base.tree_size(TREE) == 7
+
+
+@pytest.mark.parametrize("tree", [{}, [], {"z": jnp.zeros((0,))}, {"n": None}])
+def test_tree_math_on_empty_trees_is_zero(tree: object) -> None:
+    for fn in (_base.tree_sum, _base.tree_sq_norm, _base.tree_norm, _base.tree_l1_norm,
+               _base.tree_max_abs):
+        out = fn(tree)
+        assert out.shape == () and float(out) == 0.0
+    assert float(_base.tree_vdot(tree, tree)) == 0.0
+
+
+def test_norm_gradient_is_finite_at_zero() -> None:
+    grad = jax.grad(lambda x: _base.tree_norm({"x": x}))(jnp.zeros(3))
+    assert np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_bf16_reductions_accumulate_in_float32() -> None:
+    # 4096 ones in bf16: a bf16 accumulator stalls at 256 (8 significand bits); float32 is exact.
+    x = {"x": jnp.ones((4096,), jnp.bfloat16)}
+    total = _base.tree_sum(x)
+    assert total.dtype == jnp.float32 and float(total) == 4096.0
+    assert float(_base.tree_sq_norm(x)) == 4096.0
+
+
+def test_float64_reductions_stay_float64() -> None:
+    with jax.enable_x64(True):
+        x = {"x": jnp.full((3,), 1.0 + 2.0**-40, jnp.float64)}
+        total = _base.tree_sum(x)
+        assert total.dtype == jnp.float64
+        assert float(total) == 3.0 * (1.0 + 2.0**-40)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False, width=32), min_size=1, max_size=40))
+def test_tree_math_matches_numpy(values: list[float]) -> None:
+    arr = np.asarray(values, np.float32)
+    half = len(arr) // 2
+    tree = {"p": jnp.asarray(arr[:half]), "q": jnp.asarray(arr[half:])}
+    wide = arr.astype(np.float64)
+    np.testing.assert_allclose(float(_base.tree_sq_norm(tree)), np.sum(wide**2),
+                               rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(float(_base.tree_l1_norm(tree)), np.sum(np.abs(wide)),
+                               rtol=1e-5, atol=1e-3)
+
+
+def test_reductions_on_sharded_arrays_match_unsharded() -> None:
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:8]), ("d",))
+    x = jnp.arange(128.0).reshape(16, 8) / 7.0
+    y = jnp.cos(jnp.arange(128.0)).reshape(16, 8)
+    xs = jax.device_put(x, NamedSharding(mesh, PartitionSpec("d", None)))
+    ys = jax.device_put(y, NamedSharding(mesh, PartitionSpec(None, "d")))  # different layouts
+    got = jax.jit(lambda a, b: _base.tree_vdot({"a": a}, {"a": b}))(xs, ys)
+    want = np.sum(np.asarray(x, np.float64) * np.asarray(y, np.float64))
+    np.testing.assert_allclose(float(got), want, rtol=1e-5)
+
+
+def test_scale_by_learning_rate_records_schedule_value() -> None:
+    sched = optax.linear_schedule(1.0, 0.0, 4)
+    tx = _base.scale_by_learning_rate(sched)
+    state = tx.init({"w": jnp.ones(2)})
+    seen = []
+    for _ in range(3):
+        upd, state = tx.update({"w": jnp.ones(2)}, state)
+        seen.append(float(state.effective_lr))
+        np.testing.assert_allclose(np.asarray(upd["w"]), -seen[-1])
+    assert seen == [1.0, 0.75, 0.5]  # the first update uses schedule(0)
+
+
+def test_record_learning_rate_leaves_updates_bit_identical() -> None:
+    tx = optax.chain(optax.adam(1e-2), _base.record_learning_rate(1e-2))
+    ref = optax.adam(1e-2)
+    g = {"w": jnp.linspace(-1.0, 1.0, 5)}
+    s1, s2 = tx.init(g), ref.init(g)
+    for _ in range(3):
+        u1, s1 = tx.update(g, s1)
+        u2, s2 = ref.update(g, s2)
+        np.testing.assert_array_equal(np.asarray(u1["w"]), np.asarray(u2["w"]))
+    assert float(s1[1].effective_lr) == pytest.approx(1e-2)
+
+
+def test_learning_rate_validation() -> None:
+    with pytest.raises(ValueError, match="learning_rate"):
+        _base.scale_by_learning_rate(-0.1)
+    with pytest.raises(ValueError, match="learning_rate"):
+        _base.record_learning_rate(math.nan)
