@@ -73,6 +73,12 @@ def _scalar_dtype(tree: PyTree) -> jnp.dtype:
     return jnp.dtype(dtype)
 
 
+def _flatten(tree: PyTree) -> tuple[list[Any], Any]:
+    """Leaves and treedef (typed ``Any``: the stubs lack ``flatten_up_to``/``unflatten``)."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return leaves, treedef
+
+
 def _leaf_sq_norm(x: jax.Array) -> jax.Array:
     x = x.astype(accumulation_dtype(x.dtype))
     return jnp.sum(jnp.square(x)) if x.size else jnp.zeros((), x.dtype)
@@ -97,7 +103,7 @@ def _require_params(params: PyTree, name: str) -> None:
 class DoGState(NamedTuple):
     """State of :func:`scale_by_dog`."""
 
-    count: jax.Array  # shape=(), int32: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates applied so far
     init_params: PyTree  # x_0, shaped and typed like the parameters
     max_distance: jax.Array  # shape=(), scalar dtype: r-bar, largest ||x_t - x_0|| seen
     sum_sq_grads: jax.Array  # shape=(), scalar dtype: eps + sum of ||g_t||^2
@@ -269,7 +275,7 @@ def dog(
 class LDoGState(NamedTuple):
     """State of :func:`scale_by_ldog`: DoG's statistics, one per parameter leaf."""
 
-    count: jax.Array  # shape=(), int32: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates applied so far
     init_params: PyTree  # x_0, shaped and typed like the parameters
     max_distance: PyTree  # one scalar per leaf: r-bar of that leaf
     sum_sq_grads: PyTree  # one scalar per leaf: eps + sum of that leaf's ||g_t||^2
@@ -325,7 +331,7 @@ def scale_by_ldog(
     _check_dog(learning_rate, reps_rel, eps, init_eta)
 
     def init_fn(params: PyTree) -> LDoGState:
-        leaves, treedef = jax.tree.flatten(params)
+        leaves, treedef = _flatten(params)
         dtypes = [accumulation_dtype(x.dtype) for x in leaves]
         if init_eta is None:
             r_eps = [
@@ -346,7 +352,7 @@ def scale_by_ldog(
         updates: PyTree, state: LDoGState, params: PyTree = None
     ) -> tuple[PyTree, LDoGState]:
         _require_params(params, "scale_by_ldog")
-        grads, treedef = jax.tree.flatten(updates)
+        grads, treedef = _flatten(updates)
         xs = treedef.flatten_up_to(params)
         x0s = treedef.flatten_up_to(state.init_params)
         rs = treedef.flatten_up_to(state.max_distance)
@@ -426,7 +432,7 @@ def ldog(
 class DoWGState(NamedTuple):
     """State of :func:`scale_by_dowg`."""
 
-    count: jax.Array  # shape=(), int32: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates applied so far
     init_params: PyTree  # x_0, shaped and typed like the parameters
     max_sq_distance: jax.Array  # shape=(), scalar dtype: r-bar^2
     weighted_sum_sq_grads: jax.Array  # shape=(), scalar dtype: v_t = sum r-bar_k^2 ||g_k||^2
@@ -558,7 +564,7 @@ def dowg(
 class PolynomialDecayAveragingState(NamedTuple):
     """State of :func:`polynomial_decay_averaging`."""
 
-    count: jax.Array  # shape=(), int32: number of averaged iterates
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of averaged iterates
     averaged_params: PyTree  # x-bar_t, shaped like the parameters, in the averaging dtype
 
 

@@ -1,0 +1,199 @@
+"""COCOB-Backprop: per-parameter coin betting without a learning rate (Orabona and Tommasi)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from adaptlr._base import NON_NEGATIVE, PyTree, check_all
+
+__all__ = ["RANGES", "COCOBState", "cocob", "scale_by_cocob"]
+
+RANGES = {
+    "alpha": NON_NEGATIVE,  # warm-up: the bet is capped by 1 / (alpha L) early on
+    "eps": NON_NEGATIVE,  # initial value of the gradient-range estimate L
+    "weight_decay": NON_NEGATIVE,
+}
+
+
+def _flatten(tree: PyTree) -> tuple[list[Any], Any]:
+    """Leaves and treedef (typed ``Any``: the stubs lack ``flatten_up_to``/``unflatten``)."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return leaves, treedef
+
+
+class COCOBState(NamedTuple):
+    """State of :func:`scale_by_cocob`. Every field is shaped like the parameters."""
+
+    init_params: PyTree  # w_1, the point the bets are made from (parameter dtype)
+    sum_neg_grads: PyTree  # theta_t = -sum_k g_k (state dtype)
+    sum_abs_grads: PyTree  # G_t = sum_k |g_k| (state dtype)
+    max_abs_grad: PyTree  # L_t = max(eps, max_k |g_k|) (state dtype)
+    reward: PyTree  # Reward_t, the wealth won so far, >= 0 (state dtype)
+    effective_lr: PyTree  # beta_t = (L_t + Reward_t) / (L_t max(G_t + L_t, alpha L_t))
+
+
+def scale_by_cocob(
+    alpha: float = 100.0, eps: float = 1e-8, *, state_dtype: Any = None
+) -> optax.GradientTransformation:
+    r"""COCOB-Backprop as a transformation: the output is :math:`x_t - x_{t+1}`.
+
+    Per coordinate, with :math:`g_t` the incoming gradient and :math:`w_1` the parameters
+    given to ``init``:
+
+    .. math::
+
+      L_t = \max(L_{t-1}, |g_t|),\ L_0 = \epsilon, \qquad G_t = G_{t-1} + |g_t|, \\
+      \mathrm{Reward}_t = \max\bigl(\mathrm{Reward}_{t-1} - g_t (x_t - w_1),\ 0\bigr), \qquad
+      \theta_t = \theta_{t-1} - g_t, \\
+      \beta_t = \frac{L_t + \mathrm{Reward}_t}{L_t \max(G_t + L_t,\ \alpha L_t)}, \qquad
+      x_{t+1} = w_1 + \beta_t\, \theta_t .
+
+    The output :math:`x_t - x_{t+1}` is the descent magnitude; :func:`cocob` negates it.
+    :math:`\beta_t` (a per-parameter tree) is the step-size record ``effective_lr``: the
+    multiplier applied to the summed negative gradients.
+
+    Args:
+      alpha: :math:`\alpha \ge 0` (``100`` in the paper): caps the bet during roughly the
+        first :math:`\alpha` steps, a built-in warm-up.
+      eps: :math:`\epsilon \ge 0`, initial gradient-range estimate (keeps the first bet finite).
+      state_dtype: dtype of the per-parameter statistics (keyword); default the parameters'.
+        ``jnp.float32`` is advisable with bf16 parameters: sums of gradients stall in bf16.
+
+    Returns:
+      An ``optax.GradientTransformation`` whose ``update`` needs ``params``. ``init`` must
+      receive the actual initial parameters: they are :math:`w_1`.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, adaptlr
+      >>> tx = adaptlr.cocob()
+      >>> params = jnp.array([0.0])
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update(jnp.array([2.0]), state, params)
+      >>> updates  # x_1 = w_1 + beta theta = 0 + (2 / (2 * max(4, 200))) * (-2)
+      Array([-0.01], dtype=float32)
+
+    References:
+      Orabona and Tommasi, "Training Deep Networks without Learning Rates Through Coin
+      Betting", NeurIPS 2017, Algorithm 2. Reference code: Orabona's ``parameterfree`` 0.0.1
+      (``COCOB``).
+
+    Departures:
+      Matches the reference code (goldens agree to 1e-10 in float64), which starts
+      :math:`L` at :math:`\epsilon` where the paper starts it at 0 (the paper's first bet
+      divides by zero when a coordinate's first gradient is 0). Where the denominator is 0
+      (``eps = 0`` and no nonzero gradient yet) the bet is 0 instead of the reference's NaN.
+      :math:`w_1` is taken from ``init`` rather than from the first step (identical when
+      ``init`` sees the initial parameters).
+    """
+    check_all(RANGES, alpha=alpha, eps=eps)
+
+    def init_fn(params: PyTree) -> COCOBState:
+        def zeros(x: jax.Array) -> jax.Array:
+            return jnp.zeros(x.shape, state_dtype or x.dtype)
+
+        return COCOBState(
+            init_params=params,
+            sum_neg_grads=jax.tree.map(zeros, params),
+            sum_abs_grads=jax.tree.map(zeros, params),
+            max_abs_grad=jax.tree.map(lambda x: jnp.full(x.shape, eps, state_dtype or x.dtype),
+                                      params),
+            reward=jax.tree.map(zeros, params),
+            effective_lr=jax.tree.map(zeros, params),
+        )
+
+    def update_fn(
+        updates: PyTree, state: COCOBState, params: PyTree = None
+    ) -> tuple[PyTree, COCOBState]:
+        if params is None:
+            raise ValueError("scale_by_cocob needs the current parameters: update(g, state, x)")
+
+        def leaf(
+            g: jax.Array, x: jax.Array, x0: jax.Array, theta: jax.Array, gsum: jax.Array,
+            lmax: jax.Array, reward: jax.Array,
+        ) -> tuple[jax.Array, ...]:
+            work = jnp.promote_types(jnp.promote_types(x.dtype, theta.dtype), jnp.float32)
+            g_, x_, x0_ = g.astype(work), x.astype(work), x0.astype(work)
+            lmax_ = jnp.maximum(lmax.astype(work), jnp.abs(g_))
+            theta_ = theta.astype(work) - g_
+            gsum_ = gsum.astype(work) + jnp.abs(g_)
+            reward_ = jnp.maximum(reward.astype(work) - g_ * (x_ - x0_), 0)
+            den = jnp.maximum(gsum_ + lmax_, alpha * lmax_) * lmax_
+            safe = jnp.where(den > 0, den, 1)
+            x_new = jnp.where(den > 0, (reward_ + lmax_) * theta_ / safe, 0) + x0_
+            beta = jnp.where(den > 0, (reward_ + lmax_) / safe, 0)
+            sd = theta.dtype
+            return ((x_ - x_new).astype(g.dtype), theta_.astype(sd), gsum_.astype(sd),
+                    lmax_.astype(sd), reward_.astype(sd), beta.astype(sd))
+
+        grads, treedef = _flatten(updates)
+        rest = [
+            treedef.flatten_up_to(t)
+            for t in (params, state.init_params, state.sum_neg_grads, state.sum_abs_grads,
+                      state.max_abs_grad, state.reward)
+        ]
+        outs = [leaf(*args) for args in zip(grads, *rest, strict=True)]
+        columns = [treedef.unflatten([o[i] for o in outs]) for i in range(6)]
+        new_updates, theta, gsum, lmax, reward, beta = columns
+        return new_updates, COCOBState(
+            init_params=state.init_params,
+            sum_neg_grads=theta,
+            sum_abs_grads=gsum,
+            max_abs_grad=lmax,
+            reward=reward,
+            effective_lr=beta,
+        )
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def cocob(
+    alpha: float = 100.0,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    mask: Any = None,
+    state_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""COCOB-Backprop, the learning-rate-free coin-betting optimizer.
+
+    .. math::
+
+      g_t \leftarrow g_t + \lambda x_t, \qquad
+      x_{t+1} = w_1 + \beta_t\, \theta_t
+
+    with :math:`\beta_t, \theta_t` from :func:`scale_by_cocob` and :math:`\lambda` =
+    ``weight_decay`` (added to the gradient before every statistic, as in the reference).
+
+    Args:
+      alpha: :math:`\alpha \ge 0`, warm-up cap (``100``).
+      eps: :math:`\epsilon \ge 0`, initial gradient-range estimate.
+      weight_decay: L2 coefficient ``>= 0``.
+      mask: which leaves the weight decay applies to (keyword).
+      state_dtype: dtype of the per-parameter statistics (keyword).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, adaptlr
+      >>> tx = adaptlr.cocob()
+      >>> params = jnp.array([1.0, -1.0])
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update(jax.grad(lambda p: jnp.sum(p**2))(params), state, params)
+      >>> params = optax.apply_updates(params, updates)
+
+    References:
+      Orabona and Tommasi, NeurIPS 2017 (see :func:`scale_by_cocob`).
+
+    Departures:
+      Those of :func:`scale_by_cocob`. There is no learning rate: COCOB is invariant to the
+      scale of the gradients, so a multiplier on them (Optax's ``learning_rate``) changes
+      nothing but the effect of ``eps``.
+    """
+    check_all(RANGES, weight_decay=weight_decay)
+    return optax.chain(
+        optax.add_decayed_weights(weight_decay, mask),
+        scale_by_cocob(alpha, eps, state_dtype=state_dtype),
+        optax.scale(-1.0),
+    )
