@@ -121,9 +121,9 @@ SETTINGS = {
     "qhadam": {
         "default": lambda pb: _qhadam(),
         "paper": lambda pb: _qhadam(lr=1e-2, betas=(0.995, 0.999), nus=(0.7, 1.0)),
-        "decoupled": lambda pb: _qhadam(lr=1e-2, betas=(0.9, 0.99), nus=(0.8, 0.9),
+        "decoupled": lambda pb: _qhadam(lr=1e-3, betas=(0.9, 0.99), nus=(0.8, 0.9),
                                         weight_decay=1e-2, decouple_weight_decay=True),
-        "coupled": lambda pb: _qhadam(lr=1e-2, nus=(0.7, 0.5), weight_decay=1e-2, eps=1e-6),
+        "coupled": lambda pb: _qhadam(lr=1e-3, nus=(0.7, 0.5), weight_decay=1e-2, eps=1e-6),
     },
     "stable_adamw": {
         "default": lambda pb: _stable_adamw(),

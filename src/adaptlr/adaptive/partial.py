@@ -1,0 +1,338 @@
+"""Partially adaptive and quasi-hyperbolic Adam: PAdam (Chen et al.) and QHAdam (Ma & Yarats).
+
+PAdam raises Adam's denominator to a power ``2p`` in ``(0, 1]``, interpolating between SGD with
+momentum (``p -> 0``) and Adam/AMSGrad (``p = 1/2``). QHAdam replaces Adam's moments by
+weighted averages of the moments and the current gradient.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from adaptlr._base import (
+    NON_NEGATIVE,
+    PROBABILITY,
+    UNIT_INTERVAL,
+    Interval,
+    PyTree,
+    ScalarOrSchedule,
+    accumulation_dtype,
+    check_all,
+    resolve,
+)
+from adaptlr.adaptive._common import (
+    bias_correction,
+    is_on,
+    map_leaves,
+    require_params,
+    scalar_dtype,
+    zeros_like_tree,
+)
+
+__all__ = [
+    "PADAM_RANGES",
+    "QHADAM_RANGES",
+    "PAdamState",
+    "QHAdamState",
+    "padam",
+    "qhadam",
+    "scale_by_padam",
+    "scale_by_qhadam",
+]
+
+PADAM_RANGES: dict[str, Interval] = {
+    "learning_rate": NON_NEGATIVE,
+    "b1": UNIT_INTERVAL,
+    "b2": UNIT_INTERVAL,
+    "partial": Interval(0.0, 0.5, lower_closed=False),
+    "eps": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+}
+
+QHADAM_RANGES: dict[str, Interval] = {
+    "learning_rate": NON_NEGATIVE,
+    "b1": UNIT_INTERVAL,
+    "b2": UNIT_INTERVAL,
+    "nu1": PROBABILITY,
+    "nu2": PROBABILITY,
+    "eps": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+}
+
+
+class PAdamState(NamedTuple):
+    """State of :func:`scale_by_padam`."""
+
+    count: jax.Array  # shape=(), int32: number of updates applied so far
+    mu: PyTree  # like params: first moment (not bias-corrected)
+    nu: PyTree  # like params: second moment (not bias-corrected)
+    nu_max: PyTree  # like params: running maximum of nu (amsgrad=True), else ()
+    effective_lr: PyTree  # like params: step size applied to mu at the last update
+
+
+class QHAdamState(NamedTuple):
+    """State of :func:`scale_by_qhadam`."""
+
+    count: jax.Array  # shape=(), int32: number of updates applied so far
+    mu: PyTree  # like params: first moment (not bias-corrected)
+    nu: PyTree  # like params: second moment (not bias-corrected)
+    effective_lr: PyTree  # like params: step size applied to the numerator at the last update
+
+
+def scale_by_padam(
+    learning_rate: ScalarOrSchedule = 0.1,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    partial: float = 0.125,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    amsgrad: bool = True,
+) -> optax.GradientTransformation:
+    r"""PAdam: Adam/AMSGrad with the denominator raised to the power :math:`2p`.
+
+    With :math:`g_t` the gradient plus ``weight_decay * params`` (an L2 penalty),
+
+    .. math::
+
+      m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+      v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\qquad
+      \hat v_t = \max(\hat v_{t-1}, v_t)\ (\text{or } v_t \text{ without amsgrad}),\\
+      \eta_t &= \frac{\alpha_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)}
+                     {(\sqrt{\hat v_t} + \epsilon)^{2p}},\qquad
+      u_t = \eta_t \odot m_t .
+
+    Returns :math:`u_t` (descent-ready, without the sign); records :math:`\eta_t` as
+    ``effective_lr``.
+
+    Args:
+      learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule. PAdam's step sizes are
+        SGD-like: the paper uses 0.1.
+      b1: :math:`\beta_1` in ``[0, 1)``.
+      b2: :math:`\beta_2` in ``[0, 1)``.
+      partial: :math:`p` in ``(0, 1/2]``; ``1/2`` is AMSGrad (Adam without ``amsgrad``). The
+        paper's experiments use ``1/8``.
+      eps: :math:`\epsilon` in ``[0, inf)``, added before the power.
+      weight_decay: L2 penalty in ``[0, inf)`` added to the gradient (needs ``params``).
+      amsgrad: normalise by the running maximum of :math:`v_t` (the paper's algorithm and the
+        authors' default).
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> tx = adaptlr.padam(learning_rate=0.1, partial=0.125)
+      >>> updates, state = tx.update(jnp.ones(3), tx.init(jnp.zeros(3)))
+
+    References:
+      Chen, Zhou, Tang, Yang, Cao and Gu, *Closing the Generalization Gap of Adaptive
+      Gradient Methods in Training Deep Neural Networks*, IJCAI 2020. Reference code:
+      ``uclaml/Padam`` (``Padam.py``) and ``pytorch_optimizer.PAdam``.
+
+    Departures:
+      The bias corrections follow the authors' code, which scales by
+      :math:`\sqrt{1-\beta_2^t}` whatever :math:`p` (the paper's algorithm has no bias
+      correction; a consistent correction would use :math:`(1-\beta_2^t)^p`). The default
+      ``partial = 1/8`` is the value of the paper's experiments and README; the authors' class
+      defaults to ``1/4``. ``partial`` is restricted to the paper's ``(0, 1/2]`` where
+      ``pytorch_optimizer`` accepts ``(0, 1]``. With ``eps = 0`` and :math:`\hat v_t = 0` the
+      step size is 0 (the reference divides 0 by 0).
+    """
+    check_all(PADAM_RANGES, learning_rate=learning_rate, b1=b1, b2=b2, partial=partial, eps=eps,
+              weight_decay=weight_decay)
+
+    def init_fn(params: PyTree) -> PAdamState:
+        return PAdamState(
+            count=jnp.zeros((), jnp.int32),
+            mu=zeros_like_tree(params),
+            nu=zeros_like_tree(params),
+            nu_max=zeros_like_tree(params) if amsgrad else (),
+            effective_lr=zeros_like_tree(params),
+        )
+
+    def update_fn(
+        updates: PyTree, state: PAdamState, params: PyTree = None
+    ) -> tuple[PyTree, PAdamState]:
+        require_params(params, weight_decay, "padam")
+        decay_on = is_on(weight_decay)
+        sdtype = scalar_dtype(updates)
+        count = optax.safe_increment(state.count)
+        lr = jnp.asarray(resolve(learning_rate, state.count), sdtype)
+        step = lr * jnp.sqrt(bias_correction(b2, count, sdtype)) / bias_correction(
+            b1, count, sdtype)
+
+        def leaf(g, m, v, vmax, p):  # type: ignore[no-untyped-def]
+            acc = accumulation_dtype(g.dtype)
+            g_ = g.astype(acc)
+            if decay_on:
+                g_ = g_ + jnp.asarray(weight_decay, acc) * p.astype(acc)
+            b1_, b2_ = jnp.asarray(b1, acc), jnp.asarray(b2, acc)
+            m_ = b1_ * m.astype(acc) + (1 - b1_) * g_
+            v_ = b2_ * v.astype(acc) + (1 - b2_) * g_ * g_
+            if amsgrad:
+                vhat = jnp.maximum(vmax.astype(acc), v_)
+                vmax_out = vhat.astype(vmax.dtype)
+            else:
+                vhat, vmax_out = v_, None
+            den = (jnp.sqrt(vhat) + jnp.asarray(eps, acc)) ** jnp.asarray(2 * partial, acc)
+            positive = den > 0
+            eta = jnp.where(positive, step.astype(acc) / jnp.where(positive, den, 1), 0)
+            return ((eta * m_).astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
+                    vmax_out, eta.astype(g.dtype))
+
+        new_updates, mu, nu, nu_max, eff = map_leaves(
+            leaf, 5, updates, state.mu, state.nu, state.nu_max if amsgrad else None, params)
+        return new_updates, PAdamState(count=count, mu=mu, nu=nu,
+                                       nu_max=nu_max if amsgrad else (), effective_lr=eff)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def padam(
+    learning_rate: ScalarOrSchedule = 0.1,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    partial: float = 0.125,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    amsgrad: bool = True,
+) -> optax.GradientTransformation:
+    """The PAdam optimizer: :func:`scale_by_padam` followed by a descent sign.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> state = adaptlr.padam(learning_rate=0.1).init(jnp.zeros(2))
+    """
+    return optax.chain(
+        scale_by_padam(learning_rate, b1, b2, partial, eps, weight_decay, amsgrad=amsgrad),
+        optax.scale(-1.0),
+    )
+
+
+def scale_by_qhadam(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.995,
+    b2: float = 0.999,
+    nu1: float = 0.7,
+    nu2: float = 1.0,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    decouple_weight_decay: bool = False,
+) -> optax.GradientTransformation:
+    r"""QHAdam: quasi-hyperbolic Adam, averaging each moment with the current gradient.
+
+    .. math::
+
+      m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+      v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\\
+      \eta_t &= \frac{\alpha_t}{\sqrt{\nu_2\, v_t/(1-\beta_2^t) + (1-\nu_2)\, g_t^2}
+                     + \epsilon},\qquad
+      u_t = \eta_t \odot \Bigl(\nu_1 \frac{m_t}{1-\beta_1^t} + (1-\nu_1) g_t\Bigr) .
+
+    With ``weight_decay`` :math:`\lambda`, :math:`g_t` includes :math:`\lambda\theta_t`
+    (L2), or with ``decouple_weight_decay`` :math:`u_t` gains
+    :math:`\alpha_t\lambda\theta_t` (QHAdamW). Returns :math:`u_t` (descent-ready, without
+    the sign); records :math:`\eta_t` as ``effective_lr``.
+
+    Args:
+      learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
+      b1: :math:`\beta_1` in ``[0, 1)``.
+      b2: :math:`\beta_2` in ``[0, 1)``.
+      nu1: :math:`\nu_1` in ``[0, 1]``, weight of the momentum against the gradient
+        (``1`` is Adam's numerator).
+      nu2: :math:`\nu_2` in ``[0, 1]``, the same for the second moment.
+      eps: :math:`\epsilon` in ``[0, inf)``, added to the square root.
+      weight_decay: :math:`\lambda` in ``[0, inf)`` (needs ``params``).
+      decouple_weight_decay: decoupled decay (QHAdamW) instead of an L2 penalty.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> tx = adaptlr.qhadam(learning_rate=1e-3)
+      >>> updates, state = tx.update(jnp.ones(3), tx.init(jnp.zeros(3)))
+
+    References:
+      Ma and Yarats, *Quasi-hyperbolic momentum and Adam for deep learning*, ICLR 2019.
+      Reference code: the authors' ``qhoptim`` package (``qhoptim.pyt.QHAdam``).
+
+    Departures:
+      The defaults ``b1 = 0.995, nu1 = 0.7`` are the paper's recommended starting point
+      (Section 7); ``qhoptim`` defaults to ``b1 = 0.9, nu1 = nu2 = 1``, which is Adam.
+      ``qhoptim`` keeps the bias-corrected moments directly, with step-dependent decay
+      factors; we keep the plain moments and divide by :math:`1-\beta^t` as the paper
+      writes it. Both are the same sequence in exact arithmetic (they agree to 1e-13 in
+      float64 over 200 steps).
+    """
+    check_all(QHADAM_RANGES, learning_rate=learning_rate, b1=b1, b2=b2, nu1=nu1, nu2=nu2, eps=eps,
+              weight_decay=weight_decay)
+
+    def init_fn(params: PyTree) -> QHAdamState:
+        return QHAdamState(
+            count=jnp.zeros((), jnp.int32),
+            mu=zeros_like_tree(params),
+            nu=zeros_like_tree(params),
+            effective_lr=zeros_like_tree(params),
+        )
+
+    def update_fn(
+        updates: PyTree, state: QHAdamState, params: PyTree = None
+    ) -> tuple[PyTree, QHAdamState]:
+        require_params(params, weight_decay, "qhadam")
+        decay_on = is_on(weight_decay)
+        sdtype = scalar_dtype(updates)
+        count = optax.safe_increment(state.count)
+        lr = jnp.asarray(resolve(learning_rate, state.count), sdtype)
+        bc1, bc2 = bias_correction(b1, count, sdtype), bias_correction(b2, count, sdtype)
+
+        def leaf(g, m, v, p):  # type: ignore[no-untyped-def]
+            acc = accumulation_dtype(g.dtype)
+            g_ = g.astype(acc)
+            lr_ = lr.astype(acc)
+            if decay_on and not decouple_weight_decay:
+                g_ = g_ + jnp.asarray(weight_decay, acc) * p.astype(acc)
+            b1_, b2_ = jnp.asarray(b1, acc), jnp.asarray(b2, acc)
+            nu1_, nu2_ = jnp.asarray(nu1, acc), jnp.asarray(nu2, acc)
+            g2 = g_ * g_
+            m_ = b1_ * m.astype(acc) + (1 - b1_) * g_
+            v_ = b2_ * v.astype(acc) + (1 - b2_) * g2
+            num = nu1_ * (m_ / bc1.astype(acc)) + (1 - nu1_) * g_
+            den = jnp.sqrt(nu2_ * (v_ / bc2.astype(acc)) + (1 - nu2_) * g2) + jnp.asarray(eps,
+                                                                                          acc)
+            positive = den > 0
+            eta = jnp.where(positive, lr_ / jnp.where(positive, den, 1), 0)
+            u = eta * num
+            if decay_on and decouple_weight_decay:
+                u = u + lr_ * jnp.asarray(weight_decay, acc) * p.astype(acc)
+            return u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype), eta.astype(g.dtype)
+
+        new_updates, mu, nu, eff = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
+        return new_updates, QHAdamState(count=count, mu=mu, nu=nu, effective_lr=eff)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def qhadam(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.995,
+    b2: float = 0.999,
+    nu1: float = 0.7,
+    nu2: float = 1.0,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    decouple_weight_decay: bool = False,
+) -> optax.GradientTransformation:
+    """The QHAdam optimizer: :func:`scale_by_qhadam` followed by a descent sign.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> state = adaptlr.qhadam(learning_rate=1e-3).init(jnp.zeros(2))
+    """
+    return optax.chain(
+        scale_by_qhadam(learning_rate, b1, b2, nu1, nu2, eps, weight_decay,
+                        decouple_weight_decay=decouple_weight_decay),
+        optax.scale(-1.0),
+    )
