@@ -1,0 +1,27 @@
+"""Documentation that can run does run: README's Python blocks and the generated catalogue."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from adaptlr import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+def test_readme_examples_run() -> None:
+    blocks = python_blocks(ROOT / "README.md")
+    assert blocks, "README has no Python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+
+
+def test_methods_page_is_generated_from_the_registry() -> None:
+    page = (ROOT / "docs" / "methods.md").read_text()
+    assert page == cli.methods_markdown(), (
+        "docs/methods.md is stale: regenerate with `adaptlr list --markdown > docs/methods.md`")
