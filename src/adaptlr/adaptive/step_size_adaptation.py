@@ -24,7 +24,6 @@ import optax
 
 from adaptlr._base import (
     NON_NEGATIVE,
-    POSITIVE,
     PROBABILITY,
     UNIT_INTERVAL,
     Interval,
@@ -88,6 +87,13 @@ def _curvature(updates: PyTree, curvature: PyTree | None) -> PyTree:
     return curvature
 
 
+def _unzip(like: PyTree, pairs: PyTree) -> tuple[PyTree, PyTree]:
+    """Split a tree of per-leaf ``(a, b)`` pairs, shaped like ``like``, into two trees."""
+    treedef = jax.tree.structure(like)
+    flat = treedef.flatten_up_to(pairs)
+    return (treedef.unflatten([p[0] for p in flat]), treedef.unflatten([p[1] for p in flat]))
+
+
 def _descent_scaled(alpha: PyTree, updates: PyTree) -> PyTree:
     return jax.tree.map(lambda a, g: (a * g).astype(g.dtype), alpha, updates)
 
@@ -100,14 +106,14 @@ def _descent_scaled(alpha: PyTree, updates: PyTree) -> PyTree:
 class ScaleByDeltaBarDeltaState(NamedTuple):
     """State of :func:`scale_by_delta_bar_delta`."""
 
-    count: jax.Array  # shape=(), int32: number of updates so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates so far
     bar_delta: PyTree  # like params: the average gradient \bar\delta_{t-1}
     effective_lr: PyTree  # like params, accumulation dtype: epsilon_t (0 before the first update)
 
 
 def scale_by_delta_bar_delta(
-    learning_rate: float = 1e-2,
-    kappa: float = 1e-3,
+    learning_rate: float = 1e-3,
+    kappa: float = 1e-4,
     phi: float = 0.1,
     b1: float = 0.7,
 ) -> optax.GradientTransformation:
@@ -187,8 +193,8 @@ def scale_by_delta_bar_delta(
 
 
 def delta_bar_delta(
-    learning_rate: float = 1e-2,
-    kappa: float = 1e-3,
+    learning_rate: float = 1e-3,
+    kappa: float = 1e-4,
     phi: float = 0.1,
     b1: float = 0.7,
 ) -> optax.GradientTransformation:
@@ -221,14 +227,14 @@ def delta_bar_delta(
 class ScaleByIdbdState(NamedTuple):
     """State of :func:`scale_by_idbd`."""
 
-    count: jax.Array  # shape=(), int32: number of updates so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates so far
     trace: PyTree  # like params, accumulation dtype: h, the decaying trace of weight changes
     effective_lr: PyTree  # like params, accumulation dtype: alpha_t = exp(beta_t) (0 before)
 
 
 def scale_by_idbd(
-    learning_rate: float = 0.05,
-    meta_learning_rate: float = 1e-3,
+    learning_rate: float = 1e-3,
+    meta_learning_rate: float = 1e-2,
 ) -> optax.GradientTransformationExtraArgs:
     """IDBD: incremental delta-bar-delta, step sizes learned by meta-gradient descent on
     :math:`\\beta_i = \\log\\alpha_i` (Sutton, 1992).
@@ -249,7 +255,8 @@ def scale_by_idbd(
 
     Args:
       learning_rate: the initial step size :math:`\\alpha_0 = e^{\\beta_0}` of every entry,
-        range ``[0, inf)`` (Sutton's tracking experiment starts from ``0.05``).
+        range ``[0, inf)``. Sutton's tracking experiment (unit-variance inputs) starts from
+        ``0.05`` with :math:`\\theta = 10^{-3}`; the defaults are for unscaled problems.
       meta_learning_rate: the meta step size :math:`\\theta`, range ``[0, inf)``.
 
     Example:
@@ -300,9 +307,7 @@ def scale_by_idbd(
             decay = jnp.maximum(1 - alpha * c.astype(a.dtype), 0.0)
             return alpha, h * decay - alpha * g
 
-        pairs = jax.tree.map(step, alpha_prev, state.trace, updates, curv)
-        outer = jax.tree.structure(updates)
-        alpha, trace = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
+        alpha, trace = _unzip(updates, jax.tree.map(step, alpha_prev, state.trace, updates, curv))
         return _descent_scaled(alpha, updates), ScaleByIdbdState(
             count=optax.safe_increment(state.count), trace=trace, effective_lr=alpha
         )
@@ -311,8 +316,8 @@ def scale_by_idbd(
 
 
 def idbd(
-    learning_rate: float = 0.05,
-    meta_learning_rate: float = 1e-3,
+    learning_rate: float = 1e-3,
+    meta_learning_rate: float = 1e-2,
 ) -> optax.GradientTransformationExtraArgs:
     """IDBD (Sutton, AAAI 1992): :math:`w \\leftarrow w - \\alpha \\odot g` with learned
     :math:`\\alpha`.
@@ -344,7 +349,7 @@ def idbd(
 class ScaleByAutostepState(NamedTuple):
     """State of :func:`scale_by_autostep`."""
 
-    count: jax.Array  # shape=(), int32: number of updates so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates so far
     trace: PyTree  # like params, accumulation dtype: h, as in IDBD
     normalizer: PyTree  # like params, accumulation dtype: v, running max of |g h|
     effective_lr: PyTree  # like params, accumulation dtype: alpha_t (0 before the first update)
@@ -433,9 +438,9 @@ def scale_by_autostep(
             ratio = jnp.where(ok, gh / jnp.where(ok, v, 1.0), 0.0)
             return a * jnp.exp(-jnp.asarray(meta_learning_rate, a.dtype) * ratio), v
 
-        pairs = jax.tree.map(meta, alpha_prev, state.trace, state.normalizer, updates, curv)
-        outer = jax.tree.structure(updates)
-        alpha, normalizer = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
+        alpha, normalizer = _unzip(
+            updates, jax.tree.map(meta, alpha_prev, state.trace, state.normalizer, updates, curv)
+        )
         scale = jnp.maximum(tree_vdot(alpha, curv), 1.0)
         alpha = jax.tree.map(lambda a: (a / scale.astype(a.dtype)).astype(a.dtype), alpha)
         trace = jax.tree.map(

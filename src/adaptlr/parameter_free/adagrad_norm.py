@@ -30,7 +30,7 @@ RANGES: dict[str, Interval] = {
 class ScaleByAdagradNormState(NamedTuple):
     """State of :func:`scale_by_adagrad_norm`."""
 
-    count: jax.Array  # shape=(), int32: number of updates so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates so far
     sum_sq: jax.Array  # shape=(), float32 (float64 for f64 params): b_t^2
     effective_lr: jax.Array  # shape=(), like sum_sq: eta / b_{t+1} applied at the last update
 

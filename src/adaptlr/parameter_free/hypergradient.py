@@ -156,7 +156,7 @@ def _scale_by_hypergradient(
 
 def scale_by_hypergradient_sgd(
     learning_rate: float = 1e-3,
-    meta_learning_rate: float = 1e-3,
+    meta_learning_rate: float = 1e-7,
     momentum: float = 0.0,
     *,
     nesterov: bool = False,
@@ -184,7 +184,10 @@ def scale_by_hypergradient_sgd(
       learning_rate: the initial learning rate :math:`\\alpha_0`, range ``[0, inf)``. It is
         the starting point of the learned value held in the state, not a live multiplier.
       meta_learning_rate: the hypergradient learning rate :math:`\\beta`, range ``[0, inf)``
-        (``0`` gives plain SGD). The paper's experiments use ``1e-3``.
+        (``0`` gives plain SGD). The rate moves by :math:`\\beta\\, g_t \\cdot u_{t-1}` per
+        step, so :math:`\\beta` scales like :math:`1/\\lVert g\\rVert^2`: the paper's ``1e-3``
+        suits its unit-scale losses; the default ``1e-7`` (the paper's Adam-HD value) stays
+        stable where gradient norms reach the hundreds (Rosenbrock from its classical start).
       momentum: :math:`\\mu`, range ``[0, 1)``.
       nesterov: Nesterov momentum.
       rule: ``"additive"`` or ``"multiplicative"``.
@@ -222,7 +225,7 @@ def scale_by_hypergradient_sgd(
 
 def hypergradient_sgd(
     learning_rate: float = 1e-3,
-    meta_learning_rate: float = 1e-3,
+    meta_learning_rate: float = 1e-7,
     momentum: float = 0.0,
     *,
     nesterov: bool = False,

@@ -311,7 +311,9 @@ def scale_by_alig(
                 buffer = jax.tree.map(
                     lambda b, g: (mu * b + step * g).astype(b.dtype), buffer, updates
                 )
-                out = jax.tree.map(lambda g, b: (step * g + mu * b).astype(g.dtype), updates, buffer)
+                out = jax.tree.map(
+                    lambda g, b: (step * g + mu * b).astype(g.dtype), updates, buffer
+                )
         else:
             out = _scale(updates, step)
         return out, ScaleByAligState(momentum_buffer=buffer, effective_lr=step.astype(dtype))
@@ -326,7 +328,7 @@ def alig(
     *,
     adjusted_momentum: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
-    """ALI-G (Berrada et al., ICML 2020): descent with the capped Polyak step of :func:`scale_by_alig`.
+    """ALI-G (Berrada et al., ICML 2020): descent with the capped Polyak step.
 
     ``update`` requires ``value=loss``. See :func:`scale_by_alig` for the rule, the arguments
     and the departures.
