@@ -484,3 +484,57 @@ def test_use_host_devices_sets_the_flag_before_jax_starts():
         check=True,
     )
     assert out.stdout.strip() == "3"
+
+
+# --------------------------------------------------------------------------------------------
+# Several processes (jax.distributed on localhost, CPU collectives)
+# --------------------------------------------------------------------------------------------
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_give_the_single_process_result(tmp_path):
+    from tests.sweep_multiprocess_worker import problem
+
+    worker = os.path.join(os.path.dirname(__file__), "sweep_multiprocess_worker.py")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, worker, str(i), "2", str(port), str(tmp_path / f"out{i}.npz")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    logs = []
+    try:
+        for p in procs:
+            logs.append(p.communicate(timeout=300)[0])
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert all(p.returncode == 0 for p in procs), "\n".join(logs)
+
+    here = train_sweep(**problem())
+    unsharded = train_sweep(**problem(), devices=jax.devices()[:1])
+    assert here.diverged.tolist() == [False] * 6 + [True]
+    for i in range(2):
+        out = np.load(tmp_path / f"out{i}.npz")
+        assert int(out["devices"]) == 4  # 2 processes x 2 CPU devices in one mesh
+        for reference in (here, unsharded):
+            np.testing.assert_allclose(out["params"], reference.params, rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(out["losses"], reference.losses, rtol=1e-5)
+            np.testing.assert_allclose(out["eval_loss"], reference.eval_metrics["loss"], rtol=1e-5)
+            np.testing.assert_allclose(out["effective_lr"], reference.effective_lr, rtol=1e-6)
+            np.testing.assert_array_equal(out["diverged"], reference.diverged)
+            np.testing.assert_array_equal(out["diverged_at"], reference.diverged_at)
