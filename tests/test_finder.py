@@ -334,3 +334,51 @@ def test_import_adaptlr_does_not_import_plotting_or_data_packages():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_lr_find_on_the_quadratic_task(capsys, tmp_path):
+    # The benchmark quadratic has Hessian eigenvalues log-spaced in [1e-3, 1]: L = 1, so the
+    # suggestions for SGD must lie in (0, 2).
+    from adaptlr import cli
+
+    path = tmp_path / "lr.png"
+    code = cli.main(
+        [
+            "lr-find",
+            "--task",
+            "quadratic",
+            "--optimizer",
+            "sgd",
+            "--steps",
+            "80",
+            "--min-lr",
+            "1e-5",
+            "--max-lr",
+            "100",
+            "--plot",
+            str(path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    suggestions = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("valley", "steep", "minimum"):
+            suggestions[parts[0]] = float(parts[1])
+    assert set(suggestions) == {"valley", "steep", "minimum"}
+    assert all(0.0 < lr < 2.0 for lr in suggestions.values())
+    assert "diverged after" in out
+    assert path.stat().st_size > 0
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_cli_lr_find_reports_unknown_names(capsys):
+    from adaptlr import cli
+
+    assert cli.main(["lr-find", "--task", "quadratic", "--optimizer", "no_such"]) == 2
+    assert "no_such" in capsys.readouterr().err
+    assert cli.main(["lr-find", "--task", "no_such_task", "--optimizer", "sgd"]) == 2
+    assert "no_such_task" in capsys.readouterr().err
