@@ -1,0 +1,320 @@
+"""Run task x method x learning rate x seed grids, resumably, through the vectorised sweep.
+
+For each (task, method) the runner trains every (grid value, seed) pair that is not yet in the
+results file as one :func:`adaptlr.sweep.train_sweep` program (vmapped, sharded over the
+devices), then appends one JSON line per run (:mod:`adaptlr.benchmarks.results`). A killed
+invocation loses only the (task, method) group in flight; rerunning the same command skips every
+recorded run and records each missing one exactly once.
+
+What is swept for a method (:func:`grid_for`):
+
+* its ``learning_rate_arg`` (the learning rate of a tuned method, the multiplier of a
+  parameter-free method such as AdaGrad-Norm or Prodigy, ``max_lr`` of SPS), over the task's
+  centre for that method (or the registered default) times a grid of factors;
+* otherwise its ``d0`` (initial distance estimate), over the default times the factors;
+* otherwise nothing: one run per seed with the registered defaults.
+
+A method name ending in ``_warmup_cosine`` is the registered method with its swept value used
+as the peak of ``optax.warmup_cosine_decay_schedule`` (5% linear warm-up, cosine decay to 0 over
+the budget), e.g. ``adamw_warmup_cosine``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from adaptlr import registry
+from adaptlr.benchmarks import results
+from adaptlr.benchmarks.tasks import Task, eval_params, get_task
+from adaptlr.sweep import evaluation_steps, train_sweep
+
+__all__ = [
+    "BASELINE_METHODS",
+    "LR_FREE_FAMILIES",
+    "SCALE_FACTORS",
+    "TUNED_FACTORS",
+    "Method",
+    "default_methods",
+    "grid_for",
+    "run",
+]
+
+#: Multipliers of a tuned method's grid centre: half-decade steps over three decades.
+TUNED_FACTORS = tuple(10.0 ** e for e in (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5))
+#: Multipliers of a learning-rate-free method's scale (its multiplier or ``d0``).
+SCALE_FACTORS = tuple(10.0 ** e for e in (-1.0, -0.5, 0.0, 0.5, 1.0))
+#: The tuned baselines of the main comparison.
+BASELINE_METHODS = ("sgd_momentum", "adam", "adamw_warmup_cosine")
+#: Registry families counted as learning-rate-free in the main comparison.
+LR_FREE_FAMILIES = ("parameter_free", "polyak")
+_COSINE = "_warmup_cosine"
+_MAX_RECORDS = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One method of a comparison and the grid its swept hyperparameter runs over."""
+
+    label: str  # name in tables and plots; registry name, possibly + "_warmup_cosine"
+    spec_name: str  # registry name
+    sweep_arg: str | None  # hyperparameter the grid sets; None: registered defaults only
+    values: tuple[float, ...]  # grid (one placeholder value when sweep_arg is None)
+    centre: float  # the value the grid is built around
+    schedule: str | None = None  # "warmup_cosine" or None
+
+    @property
+    def spec(self) -> registry.MethodSpec:
+        return registry.get(self.spec_name)
+
+    @property
+    def lr_free(self) -> bool:
+        return self.spec.family in LR_FREE_FAMILIES
+
+
+def _swept_argument(spec: registry.MethodSpec) -> str | None:
+    if spec.learning_rate_arg is not None:
+        return spec.learning_rate_arg
+    if "d0" in spec.defaults:
+        return "d0"
+    return None
+
+
+def grid_for(label: str, task: Task, factors: Sequence[float] | None = None) -> Method:
+    """The grid of ``label`` (a registry name, optionally + ``_warmup_cosine``) on ``task``.
+
+    ``factors`` default to :data:`SCALE_FACTORS` for learning-rate-free families and
+    :data:`TUNED_FACTORS` otherwise.
+    """
+    schedule = None
+    spec_name = label
+    if label.endswith(_COSINE) and label not in registry.names():
+        spec_name, schedule = label[: -len(_COSINE)], "warmup_cosine"
+    spec = registry.get(spec_name)
+    arg = _swept_argument(spec)
+    if schedule is not None and arg is None:
+        raise ValueError(f"{spec_name} has no learning rate to schedule")
+    if arg is None:
+        return Method(label, spec_name, None, (math.nan,), math.nan, schedule)
+    centre = float(task.learning_rates.get(spec_name, spec.defaults[arg]))
+    if factors is None:
+        factors = SCALE_FACTORS if spec.family in LR_FREE_FAMILIES else TUNED_FACTORS
+    values = tuple(float(f"{centre * f:.4g}") for f in factors)
+    return Method(label, spec_name, arg, values, centre, schedule)
+
+
+def default_methods() -> list[str]:
+    """The main comparison: :data:`BASELINE_METHODS` + every registered learning-rate-free one."""
+    free = [s.name for s in registry.all_specs() if s.family in LR_FREE_FAMILIES]
+    return [*BASELINE_METHODS, *free]
+
+
+def _optimizer_factory(
+    method: Method, steps: int
+) -> Callable[[Mapping[str, Any]], optax.GradientTransformation]:
+    spec = method.spec
+
+    def make(hyperparams: Mapping[str, Any]) -> optax.GradientTransformation:
+        if method.sweep_arg is None:
+            return spec.build()
+        value = hyperparams["value"]
+        if method.schedule == "warmup_cosine":
+            value = optax.warmup_cosine_decay_schedule(
+                0.0, value, max(1, steps // 20), steps, 0.0)
+        return spec.build(**{method.sweep_arg: value})
+
+    return make
+
+
+def _record_every(steps: int, eval_every: int) -> int:
+    """The largest divisor of ``eval_every`` giving at most ~``_MAX_RECORDS`` loss records."""
+    target = max(1, steps // _MAX_RECORDS)
+    return max(d for d in range(1, eval_every + 1) if eval_every % d == 0 and d <= target)
+
+
+def _config(task_name: str, options: Mapping[str, Any], steps: int, method: Method,
+            value: float, seed: int) -> dict[str, Any]:
+    return {
+        "task": task_name,
+        "task_options": dict(options),
+        "steps": steps,
+        "method": method.label,
+        "spec": method.spec_name,
+        "schedule": method.schedule,
+        "sweep_arg": method.sweep_arg,
+        "value": None if method.sweep_arg is None else value,
+        "defaults": dict(method.spec.defaults),
+        "seed": int(seed),
+    }
+
+
+def _train(task: Task, method: Method, values: np.ndarray, seeds: np.ndarray, steps: int,
+           record_every: int, devices: Sequence[jax.Device] | None) -> Any:
+    def eval_fn(params: Any, opt_state: Any) -> dict[str, jax.Array]:
+        return task.eval_fn(eval_params(params, opt_state))
+
+    kwargs: dict[str, Any] = dict(
+        eval_fn=eval_fn, eval_every=task.eval_every, record_every=record_every,
+        needs_value=method.spec.needs_value, devices=devices)
+    make = _optimizer_factory(method, steps)
+    hyperparams = {} if method.sweep_arg is None else {"value": values.astype(np.float32)}
+    try:
+        return train_sweep(task.loss_fn, task.init_fn, make, hyperparams, seeds,
+                           task.batch_fn, steps, **kwargs)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
+            jax.errors.TracerIntegerConversionError):
+        pass
+    # The factory needs a concrete hyperparameter (Python-side arithmetic on it): one sweep
+    # over seeds per grid value, with the value baked in.
+    parts = []
+    for value in np.unique(values):
+        rows = np.flatnonzero(values == value)
+
+        def make_fixed(hp: Mapping[str, Any], value: float = float(value)) -> Any:
+            del hp
+            return make({"value": value})
+
+        parts.append((rows, train_sweep(task.loss_fn, task.init_fn, make_fixed, {},
+                                        seeds[rows], task.batch_fn, steps, **kwargs)))
+    order = np.argsort(np.concatenate([rows for rows, _ in parts]))
+
+    def gather(*xs: Any) -> Any:
+        return np.concatenate([np.asarray(x) for x in xs])[order]
+
+    return jax.tree.map(gather, *[r for _, r in parts])
+
+
+def _records(task: Task, method: Method, configs: list[dict[str, Any]], keys: list[str],
+             result: Any, steps: int, record_every: int, wall: float) -> list[dict[str, Any]]:
+    eval_steps = evaluation_steps(steps, task.eval_every)
+    losses = np.asarray(result.losses)
+    metrics = {k: np.asarray(v) for k, v in result.eval_metrics.items()}
+    lrs = result.effective_lr
+    if isinstance(lrs, dict):
+        lr_traces = {k: np.asarray(v) for k, v in lrs.items()}
+    else:
+        lr_traces = {"": np.asarray(lrs)}
+    loss_steps = [(i + 1) * record_every for i in range(losses.shape[1])]
+    env = results.versions()
+    out = []
+    for i, (config, key) in enumerate(zip(configs, keys, strict=True)):
+        index, loss_curve = results.subsample(losses[i], _MAX_RECORDS)
+        curves = {name: values[i] for name, values in metrics.items()}
+        headline = curves.get(task.metric)
+        final = {name: v[-1] if len(v) else None for name, v in curves.items()}
+        best_at = None
+        if headline is not None and np.isfinite(headline).any():
+            pick = np.nanargmax if task.maximize else np.nanargmin
+            best_at = int(pick(headline))
+        out.append({
+            "key": key,
+            "config": config,
+            "metric": task.metric,
+            "maximize": task.maximize,
+            "final": final,
+            "best": {name: v[best_at] for name, v in curves.items()} if best_at is not None
+            else None,
+            "best_step": eval_steps[best_at] if best_at is not None else None,
+            "diverged": bool(np.asarray(result.diverged)[i]),
+            "diverged_at": int(np.asarray(result.diverged_at)[i]),
+            "curves": {
+                "loss_steps": [loss_steps[j] for j in index],
+                "loss": loss_curve,  # training loss, mean over each block ending at loss_steps
+                "eval_steps": eval_steps,
+                "eval": curves,
+            },
+            "effective_lr": {
+                name: results.subsample(trace[i], _MAX_RECORDS)[1]
+                for name, trace in lr_traces.items()
+            },
+            "wall_time_s": wall / len(configs),
+            "group_wall_time_s": wall,
+            "group_size": len(configs),
+            "versions": env,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+    return out
+
+
+def run(
+    task_name: str,
+    methods: Iterable[str],
+    seeds: Sequence[int],
+    results_path: str,
+    *,
+    task_options: Mapping[str, Any] | None = None,
+    steps: int | None = None,
+    factors: Sequence[float] | None = None,
+    scale_factors: Sequence[float] | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train every (method, grid value, seed) of ``task_name`` missing from ``results_path``.
+
+    Args:
+      task_name: a name of :func:`adaptlr.benchmarks.tasks.task_names`.
+      methods: registry names, optionally suffixed ``_warmup_cosine``.
+      seeds: the seeds of each grid point.
+      results_path: JSONL file; created if missing, appended to otherwise.
+      task_options: keyword options of the task (part of each run's identity).
+      steps: budget, default the task's; rounded down to a multiple of its ``eval_every``.
+      factors / scale_factors: multipliers of the grid centre for tuned / learning-rate-free
+        methods (defaults :data:`TUNED_FACTORS` / :data:`SCALE_FACTORS`).
+      devices: forwarded to :func:`adaptlr.sweep.train_sweep`.
+      progress: show a progress bar over (method) groups.
+
+    Returns:
+      The records this call appended (runs already recorded are not repeated).
+    """
+    options = dict(task_options or {})
+    task = get_task(task_name, **options)
+    steps = task.steps if steps is None else int(steps)
+    if steps < task.eval_every:
+        task = get_task(task_name, **{**options, "eval_every": steps})
+    steps -= steps % task.eval_every
+    record_every = _record_every(steps, task.eval_every)
+    grids = []
+    for label in methods:
+        base = label[: -len(_COSINE)] if label.endswith(_COSINE) else label
+        free = registry.get(base).family in LR_FREE_FAMILIES if base in registry.names() else False
+        grids.append(grid_for(label, task, scale_factors if free else factors))
+    done = results.completed_keys(results_path)
+    appended: list[dict[str, Any]] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(grids), desc=task_name, unit="method")
+    try:
+        for method in grids:
+            if bar is not None:
+                bar.set_postfix_str(method.label)
+            pairs = [(v, int(s)) for v in method.values for s in seeds]
+            configs = [_config(task_name, options, steps, method, v, s) for v, s in pairs]
+            keys = [results.run_key(c) for c in configs]
+            todo = [i for i, k in enumerate(keys) if k not in done]
+            if todo:
+                values = np.asarray([pairs[i][0] for i in todo], np.float64)
+                seed_array = np.asarray([pairs[i][1] for i in todo], np.int32)
+                start = time.perf_counter()
+                result = _train(task, method, values, seed_array, steps, record_every, devices)
+                jax.block_until_ready(result.losses)
+                wall = time.perf_counter() - start
+                new = _records(task, method, [configs[i] for i in todo],
+                               [keys[i] for i in todo], result, steps, record_every, wall)
+                results.append(results_path, new)
+                done.update(keys[i] for i in todo)
+                appended.extend(new)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return appended
