@@ -4,7 +4,7 @@ Run with the reference environment (PyTorch and the authors' packages)::
 
     .venv-ref/bin/python tests/adaptive/generate_goldens_adaptive.py
 
-Reference implementations (versions pinned in the comments of SETTINGS' users):
+Reference implementations:
 ``adabound`` 0.0.5 (AdaBound, AMSBound, Luo et al.), ``adamod`` 0.0.3 (AdaMod, Ding et al.),
 ``qhoptim`` 1.1.0 (QHAdam, Ma & Yarats), ``adam_mini`` 1.1.1 (Zhang et al.), ``came-pytorch``
 0.1.3 (Luo et al.), ``adam-atan2-pytorch`` 0.4.1, and ``pytorch_optimizer`` 4.1.0 for PAdam
@@ -13,8 +13,9 @@ Reference implementations (versions pinned in the comments of SETTINGS' users):
 Each method gets one ``goldens/<method>.npz`` holding, for every setting and problem of
 ``tests/reference_problems.py``, each parameter's trajectory at the steps :data:`SAVED_STEPS`
 (every step up to 10, then every 10th up to 200: errors accumulate, so the later points see
-every step, and the files stay small) under the key ``<setting>__<problem>__<parameter>``. The settings (hyperparameters in the reference's own
-names) are listed in :data:`SETTINGS`; the tests build the same settings in adaptlr's names.
+every step, and the files stay small) under the key ``<setting>__<problem>__<parameter>``.
+The settings (hyperparameters in the reference's own names) are listed in :data:`SETTINGS`;
+the tests build the same settings in adaptlr's names.
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ def _cautious_lion(**kw):
 
 
 #: method -> setting -> factory(problem) of a ``params -> torch optimizer`` function.
+#: Non-default learning rates stay at or below 1e-3 for Adam-like steps on the MLP: at 1e-2
+#: (QHAdam with nu2 < 1, StableAdamW, Adam-atan2, CAME) the late iterates there are chaotic,
+#: and float64 rounding differences of 1e-16 in the first steps grow past 1e-10 by step 200
+#: (checked: the deviation starts at 1e-16 and grows geometrically, it is not a formula
+#: difference). Sign-based Lion is not affected.
 SETTINGS = {
     "adabound": {
         "default": lambda pb: _adabound(),
@@ -127,17 +133,17 @@ SETTINGS = {
     },
     "stable_adamw": {
         "default": lambda pb: _stable_adamw(),
-        "custom": lambda pb: _stable_adamw(lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1,
+        "custom": lambda pb: _stable_adamw(lr=1e-3, betas=(0.8, 0.95), weight_decay=0.1,
                                            eps=1e-6),
     },
     "adam_atan2": {
         "default": lambda pb: _adam_atan2(),
-        "custom": lambda pb: _adam_atan2(lr=1e-2, betas=(0.8, 0.95), weight_decay=1e-2, a=1.0,
+        "custom": lambda pb: _adam_atan2(lr=1e-3, betas=(0.8, 0.95), weight_decay=1e-2, a=1.0,
                                          b=2.0),
     },
     "came": {
         "default": lambda pb: _came(lr=2e-4),
-        "custom": lambda pb: _came(lr=1e-2, betas=(0.8, 0.99, 0.999), clip_threshold=0.5,
+        "custom": lambda pb: _came(lr=1e-3, betas=(0.8, 0.99, 0.999), clip_threshold=0.5,
                                    weight_decay=1e-2),
     },
     "adam_mini": {

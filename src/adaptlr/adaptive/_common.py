@@ -64,7 +64,8 @@ def map_leaves(fn: Any, n_out: int, tree: PyTree, *others: PyTree | None) -> tup
     feeds ``None`` to ``fn`` for every leaf (an optional state tree that is switched off).
     Works for trees whose inner nodes are tuples, unlike unzipping with ``is_leaf``.
     """
-    leaves, treedef = jax.tree.flatten(tree)
+    leaves, treedef_ = jax.tree.flatten(tree)
+    treedef: Any = treedef_  # jaxlib's stubs lack flatten_up_to / unflatten
     columns = [
         [None] * len(leaves) if other is None else treedef.flatten_up_to(other)
         for other in others

@@ -69,7 +69,7 @@ ADAMOD_RANGES: dict[str, Interval] = {
 class AdaBoundState(NamedTuple):
     """State of :func:`scale_by_adabound` / :func:`scale_by_amsbound`."""
 
-    count: jax.Array  # shape=(), int32: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     base_lr: jax.Array  # shape=(), scalar dtype: learning rate at the first update
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
@@ -80,7 +80,7 @@ class AdaBoundState(NamedTuple):
 class AdaModState(NamedTuple):
     """State of :func:`scale_by_adamod`."""
 
-    count: jax.Array  # shape=(), int32: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     eta: PyTree  # like params: moving average of the unclipped step sizes

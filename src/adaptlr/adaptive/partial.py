@@ -67,7 +67,7 @@ QHADAM_RANGES: dict[str, Interval] = {
 class PAdamState(NamedTuple):
     """State of :func:`scale_by_padam`."""
 
-    count: jax.Array  # shape=(), int32: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     nu_max: PyTree  # like params: running maximum of nu (amsgrad=True), else ()
@@ -77,7 +77,7 @@ class PAdamState(NamedTuple):
 class QHAdamState(NamedTuple):
     """State of :func:`scale_by_qhadam`."""
 
-    count: jax.Array  # shape=(), int32: number of updates applied so far
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     effective_lr: PyTree  # like params: step size applied to the numerator at the last update

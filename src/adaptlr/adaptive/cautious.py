@@ -1,0 +1,147 @@
+"""Cautious optimizers (Liang et al., 2024): drop update components that oppose the gradient.
+
+:func:`cautious` wraps any Optax transformation; :func:`cautious_adamw` is the paper's C-AdamW.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from adaptlr._base import (
+    NON_NEGATIVE,
+    UNIT_INTERVAL,
+    Interval,
+    PyTree,
+    ScalarOrSchedule,
+    accumulation_dtype,
+    check_all,
+    scale_by_learning_rate,
+)
+
+__all__ = ["RANGES", "CautiousState", "cautious", "cautious_adamw"]
+
+#: Ranges of :func:`cautious_adamw` (the wrapper itself has no scalar hyperparameters).
+RANGES: dict[str, Interval] = {
+    "learning_rate": NON_NEGATIVE,
+    "b1": UNIT_INTERVAL,
+    "b2": UNIT_INTERVAL,
+    "eps": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+}
+
+
+class CautiousState(NamedTuple):
+    """State of :func:`cautious`: the wrapped transformation's state, untouched."""
+
+    inner_state: Any
+
+
+def cautious(
+    inner: optax.GradientTransformation, *, descent: bool = True
+) -> optax.GradientTransformationExtraArgs:
+    r"""Mask the components of ``inner``'s update whose sign disagrees with the gradient.
+
+    Per parameter tensor with :math:`d` entries, gradient :math:`g` and ``inner``'s update
+    :math:`u`:
+
+    .. math::
+
+      \phi_i = \mathbb{1}[\text{$u_i$ points along $-g_i$}],\qquad
+      u'_i = u_i\,\phi_i\,\frac{d}{1 + \sum_j \phi_j},
+
+    so the kept components are rescaled to keep the update's overall size. With
+    ``descent=True`` (a full optimizer such as ``optax.adamw(...)``, whose updates are added
+    to the parameters) a component agrees when :math:`u_i g_i < 0`; with ``descent=False``
+    (a gradient-aligned core such as ``optax.scale_by_adam()``) when :math:`u_i g_i > 0`.
+    Zero components of either are dropped. Extra ``update`` arguments (``value=`` ...) are
+    passed through. The step-size record, if any, is ``inner``'s.
+
+    Args:
+      inner: any gradient transformation.
+      descent: the sign convention of ``inner``'s updates, as above.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, adaptlr
+      >>> tx = adaptlr.cautious(optax.adamw(1e-3))
+      >>> params = jnp.ones(3)
+      >>> updates, state = tx.update(jnp.array([1.0, -1.0, 0.5]), tx.init(params), params)
+
+    References:
+      Liang, Chen, Liu and Liu, *Cautious Optimizers: Improving Training with One Line of
+      Code*, arXiv:2411.16085, 2024 (Algorithm 1). Reference code: the authors' ``C-Optim``
+      and ``pytorch_optimizer``'s ``cautious=True`` option (``apply_cautious``).
+
+    Departures:
+      None in the rule. Where the reference applies the mask inside each optimizer (for
+      C-AdamW, to the Adam direction before the weight decay is added), the wrapper masks
+      whatever ``inner`` returns: wrap the part that should be masked, as
+      :func:`cautious_adamw` does.
+    """
+    inner = optax.with_extra_args_support(inner)
+
+    def init_fn(params: PyTree) -> CautiousState:
+        return CautiousState(inner.init(params))
+
+    def update_fn(
+        updates: PyTree, state: CautiousState, params: PyTree = None, **extra: Any
+    ) -> tuple[PyTree, CautiousState]:
+        new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra)
+
+        def leaf(u: jax.Array, g: jax.Array) -> jax.Array:
+            acc = accumulation_dtype(u.dtype)
+            product = u.astype(acc) * g.astype(acc)
+            agree = (product < 0) if descent else (product > 0)
+            phi = agree.astype(acc)
+            scale = jnp.asarray(u.size, acc) / (jnp.sum(phi) + 1)
+            return (u.astype(acc) * (phi * scale)).astype(u.dtype)
+
+        return jax.tree.map(leaf, new_updates, updates), CautiousState(inner_state)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def cautious_adamw(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-4,
+) -> optax.GradientTransformationExtraArgs:
+    r"""C-AdamW: AdamW whose Adam direction is masked by :func:`cautious`.
+
+    .. math::
+
+      \theta_{t+1} = \theta_t - \alpha_t\bigl(\operatorname{cautious}(\hat m_t /
+      (\sqrt{\hat v_t}+\epsilon)) + \lambda\theta_t\bigr)
+
+    The weight decay is not masked, as in the paper's C-AdamW. The learning rate goes through
+    :func:`adaptlr.scale_by_learning_rate`, whose record ``adaptlr.effective_lr`` reports.
+
+    Args:
+      learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
+      b1: in ``[0, 1)``.
+      b2: in ``[0, 1)``.
+      eps: in ``[0, inf)``.
+      weight_decay: :math:`\lambda` in ``[0, inf)`` (decoupled, as ``optax.adamw``).
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> state = adaptlr.cautious_adamw(learning_rate=1e-3).init(jnp.zeros(2))
+
+    References:
+      Liang, Chen, Liu and Liu, *Cautious Optimizers*, arXiv:2411.16085, 2024.
+
+    Departures:
+      ``weight_decay`` defaults to ``optax.adamw``'s 1e-4 (the reference's AdamW uses 0.0).
+    """
+    check_all(RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
+              weight_decay=weight_decay)
+    return optax.chain(
+        cautious(optax.scale_by_adam(b1=b1, b2=b2, eps=eps), descent=False),
+        optax.add_decayed_weights(weight_decay),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,319 @@
+"""Update-clipped and epsilon-free Adam: StableAdamW (Wortsman et al.), Adam-atan2 (Everett et al.).
+
+StableAdamW divides each tensor's learning rate by the root-mean-square of ``g^2 / v`` when it
+exceeds one, AdaFactor's update clipping moved onto AdamW. Adam-atan2 replaces
+``m / (sqrt(v) + eps)`` by ``atan2(m, sqrt(v))``, which is bounded and needs no epsilon.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from adaptlr._base import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT_INTERVAL,
+    Interval,
+    PyTree,
+    ScalarOrSchedule,
+    accumulation_dtype,
+    check_all,
+    resolve,
+)
+from adaptlr.adaptive._common import (
+    bias_correction,
+    is_on,
+    map_leaves,
+    require_params,
+    scalar_dtype,
+    zeros_like_tree,
+)
+
+__all__ = [
+    "ADAM_ATAN2_RANGES",
+    "STABLE_ADAMW_RANGES",
+    "AdamAtan2State",
+    "StableAdamWState",
+    "adam_atan2",
+    "scale_by_adam_atan2",
+    "scale_by_stable_adamw",
+    "stable_adamw",
+]
+
+STABLE_ADAMW_RANGES: dict[str, Interval] = {
+    "learning_rate": NON_NEGATIVE,
+    "b1": UNIT_INTERVAL,
+    "b2": UNIT_INTERVAL,
+    "eps": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+}
+
+ADAM_ATAN2_RANGES: dict[str, Interval] = {
+    "learning_rate": NON_NEGATIVE,
+    "b1": UNIT_INTERVAL,
+    "b2": UNIT_INTERVAL,
+    "weight_decay": NON_NEGATIVE,
+    "a": POSITIVE,
+    "b": POSITIVE,
+}
+
+
+class StableAdamWState(NamedTuple):
+    """State of :func:`scale_by_stable_adamw`."""
+
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
+    mu: PyTree  # like params: bias-corrected first moment
+    nu: PyTree  # like params: bias-corrected second moment
+    effective_lr: PyTree  # like params: step size applied to mu at the last update
+
+
+class AdamAtan2State(NamedTuple):
+    """State of :func:`scale_by_adam_atan2`."""
+
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
+    mu: PyTree  # like params: first moment (not bias-corrected)
+    nu: PyTree  # like params: second moment (not bias-corrected)
+    effective_lr: PyTree  # like params: update / bias-corrected mu at the last update
+
+
+def _debiased_decay(decay: float, count: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    """``b (1 - b^(t-1)) / (1 - b^t)``: the decay that keeps a moving average bias-corrected."""
+    b = jnp.asarray(decay, dtype)
+    t = count.astype(dtype)
+    den = 1 - b**t
+    return jnp.where(den > 0, b * (1 - b ** (t - 1)) / jnp.where(den > 0, den, 1), 0)
+
+
+def scale_by_stable_adamw(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+) -> optax.GradientTransformation:
+    r"""StableAdamW: AdamW with AdaFactor's update clipping applied per tensor.
+
+    With :math:`\hat\beta_t = \beta\,(1-\beta^{t-1})/(1-\beta^t)` (so that the averages are
+    bias-corrected as they go), per parameter tensor:
+
+    .. math::
+
+      m_t &= \hat\beta_{1,t} m_{t-1} + (1-\hat\beta_{1,t}) g_t,\qquad
+      v_t = \hat\beta_{2,t} v_{t-1} + (1-\hat\beta_{2,t}) g_t^2,\\
+      \mathrm{RMS}_t &= \sqrt{\operatorname{mean}\bigl(g_t^2 / \max(v_t, \epsilon^2)\bigr)},
+      \qquad \alpha'_t = \alpha_t / \max(1, \mathrm{RMS}_t),\\
+      u_t &= \alpha'_t \Bigl(\frac{m_t}{\sqrt{v_t}+\epsilon} + \lambda\theta_t\Bigr).
+
+    Returns :math:`u_t` (descent-ready, without the sign); records
+    :math:`\alpha'_t/(\sqrt{v_t}+\epsilon)` as ``effective_lr``.
+
+    Args:
+      learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
+      b1: :math:`\beta_1` in ``[0, 1)``.
+      b2: :math:`\beta_2` in ``[0, 1)``.
+      eps: :math:`\epsilon` in ``[0, inf)``.
+      weight_decay: :math:`\lambda` in ``[0, inf)``, decoupled and scaled by the clipped
+        learning rate as in the paper (needs ``params``).
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> tx = adaptlr.stable_adamw(learning_rate=1e-3)
+      >>> params = jnp.ones(3)
+      >>> updates, state = tx.update(jnp.ones(3), tx.init(params), params)
+
+    References:
+      Wortsman, Dettmers, Zettlemoyer, Morcos, Farhadi and Schmidt, *Stable and low-precision
+      training for large-scale vision-language models*, NeurIPS 2023 (Algorithm 1).
+      Reference code: ``pytorch_optimizer.StableAdamW`` (after ``optimi``).
+
+    Departures:
+      No Kahan-summed parameter update for bf16/f16 parameters (``pytorch_optimizer``'s
+      ``kahan_sum``): an Optax transformation returns updates and cannot own the parameter
+      addition; use float32 master weights instead. The RMS is always computed in float32 or
+      better. Defaults are ``pytorch_optimizer``'s.
+    """
+    check_all(STABLE_ADAMW_RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
+              weight_decay=weight_decay)
+
+    def init_fn(params: PyTree) -> StableAdamWState:
+        return StableAdamWState(
+            count=jnp.zeros((), jnp.int32),
+            mu=zeros_like_tree(params),
+            nu=zeros_like_tree(params),
+            effective_lr=zeros_like_tree(params),
+        )
+
+    def update_fn(
+        updates: PyTree, state: StableAdamWState, params: PyTree = None
+    ) -> tuple[PyTree, StableAdamWState]:
+        require_params(params, weight_decay, "stable_adamw")
+        decay_on = is_on(weight_decay)
+        sdtype = scalar_dtype(updates)
+        count = optax.safe_increment(state.count)
+        lr = jnp.asarray(resolve(learning_rate, state.count), sdtype)
+        b1_hat, b2_hat = _debiased_decay(b1, count, sdtype), _debiased_decay(b2, count, sdtype)
+
+        def leaf(g, m, v, p):  # type: ignore[no-untyped-def]
+            acc = accumulation_dtype(g.dtype)
+            g_ = g.astype(acc)
+            w1, b2_ = (1 - b1_hat).astype(acc), b2_hat.astype(acc)
+            m0 = m.astype(acc)
+            m_ = m0 + w1 * (g_ - m0)
+            g2 = g_ * g_
+            v_ = b2_ * v.astype(acc) + (1 - b2_) * g2
+            eps_ = jnp.asarray(eps, acc)
+            if g.size:
+                rms = jnp.sqrt(jnp.mean(g2 / jnp.maximum(v_, eps_ * eps_)))
+                lr_t = lr.astype(acc) / jnp.maximum(rms, 1)
+            else:
+                lr_t = lr.astype(acc)
+            den = jnp.sqrt(v_) + eps_
+            positive = den > 0
+            eta = jnp.where(positive, lr_t / jnp.where(positive, den, 1), 0)
+            u = eta * m_
+            if decay_on:
+                u = u + lr_t * jnp.asarray(weight_decay, acc) * p.astype(acc)
+            return u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype), eta.astype(g.dtype)
+
+        new_updates, mu, nu, eff = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
+        return new_updates, StableAdamWState(count=count, mu=mu, nu=nu, effective_lr=eff)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def stable_adamw(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+) -> optax.GradientTransformation:
+    """The StableAdamW optimizer: :func:`scale_by_stable_adamw` followed by a descent sign.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> state = adaptlr.stable_adamw(learning_rate=1e-3).init(jnp.zeros(2))
+    """
+    return optax.chain(scale_by_stable_adamw(learning_rate, b1, b2, eps, weight_decay),
+                       optax.scale(-1.0))
+
+
+def scale_by_adam_atan2(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.99,
+    weight_decay: float = 0.0,
+    a: float = 1.27,
+    b: float = 1.0,
+) -> optax.GradientTransformation:
+    r"""Adam-atan2: Adam with ``atan2`` in place of the division, free of epsilon.
+
+    .. math::
+
+      m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+      v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\\
+      u_t &= \alpha_t\, a \operatorname{atan2}\Bigl(\frac{m_t}{1-\beta_1^t},
+              b\sqrt{\frac{v_t}{1-\beta_2^t}}\Bigr) + \alpha_t \lambda \theta_t .
+
+    :math:`\operatorname{atan2}(x, y) \approx x/y` for :math:`|x| \ll y` and is bounded by
+    :math:`\pi/2`, so the update is Adam's where Adam is well behaved and never explodes where
+    :math:`v` is tiny. Returns :math:`u_t` (descent-ready, without the sign). The recorded
+    ``effective_lr`` is the decay-free update divided by the bias-corrected momentum,
+    :math:`\alpha_t a \operatorname{atan2}(\hat m, b\sqrt{\hat v})/\hat m` (its limit
+    :math:`\alpha_t a / (b\sqrt{\hat v})` where :math:`\hat m = 0`).
+
+    Args:
+      learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
+      b1: :math:`\beta_1` in ``[0, 1)``.
+      b2: :math:`\beta_2` in ``[0, 1)``.
+      weight_decay: :math:`\lambda` in ``[0, inf)``, decoupled, scaled by the learning rate
+        (needs ``params``).
+      a: :math:`a` in ``(0, inf)``, output scale (1.27 makes the update's scale match
+        Adam's for typical ratios).
+      b: :math:`b` in ``(0, inf)``, scale of the denominator.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> tx = adaptlr.adam_atan2(learning_rate=1e-3)
+      >>> updates, state = tx.update(jnp.ones(3), tx.init(jnp.zeros(3)))
+
+    References:
+      Everett, Xiao, Wortsman, Alemi, Novak, Liu, Gur, Sohl-Dickstein, Kaelbling, Lee and
+      Pennington, *Scaling Exponents Across Parameterizations and Optimizers*, ICML 2024
+      (Section 4.4). Reference code: ``adam-atan2-pytorch`` (``AdamAtan2``).
+
+    Departures:
+      The default learning rate is 1e-3 (Adam's usual start) where ``adam-atan2-pytorch``
+      uses 1e-4; ``b2 = 0.99, a = 1.27, b = 1`` are its defaults. Its options for cautious
+      updates, regenerative regularisation and learning-rate-independent decay are left
+      out: ``adaptlr.cautious`` wraps any optimizer, and ``weight_decay / learning_rate``
+      gives the last.
+    """
+    check_all(ADAM_ATAN2_RANGES, learning_rate=learning_rate, b1=b1, b2=b2,
+              weight_decay=weight_decay, a=a, b=b)
+
+    def init_fn(params: PyTree) -> AdamAtan2State:
+        return AdamAtan2State(
+            count=jnp.zeros((), jnp.int32),
+            mu=zeros_like_tree(params),
+            nu=zeros_like_tree(params),
+            effective_lr=zeros_like_tree(params),
+        )
+
+    def update_fn(
+        updates: PyTree, state: AdamAtan2State, params: PyTree = None
+    ) -> tuple[PyTree, AdamAtan2State]:
+        require_params(params, weight_decay, "adam_atan2")
+        decay_on = is_on(weight_decay)
+        sdtype = scalar_dtype(updates)
+        count = optax.safe_increment(state.count)
+        lr = jnp.asarray(resolve(learning_rate, state.count), sdtype)
+        bc1, bc2 = bias_correction(b1, count, sdtype), bias_correction(b2, count, sdtype)
+
+        def leaf(g, m, v, p):  # type: ignore[no-untyped-def]
+            acc = accumulation_dtype(g.dtype)
+            g_ = g.astype(acc)
+            w1, w2 = 1 - jnp.asarray(b1, acc), 1 - jnp.asarray(b2, acc)
+            m0, v0 = m.astype(acc), v.astype(acc)
+            m_ = m0 + w1 * (g_ - m0)
+            v_ = v0 + w2 * (g_ * g_ - v0)
+            b_ = jnp.asarray(b, acc)
+            scale = lr.astype(acc) * jnp.asarray(a, acc)
+            den = jnp.sqrt(v_ * (b_ * b_ / bc2.astype(acc)))
+            m_hat = m_ * (1 / bc1.astype(acc))
+            angle = jnp.arctan2(m_hat, den)
+            nonzero = m_hat != 0
+            ratio = jnp.where(nonzero, angle / jnp.where(nonzero, m_hat, 1),
+                              jnp.where(den > 0, 1 / jnp.where(den > 0, den, 1), 0))
+            u = scale * angle
+            if decay_on:
+                u = u + lr.astype(acc) * jnp.asarray(weight_decay, acc) * p.astype(acc)
+            return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
+                    (scale * ratio).astype(g.dtype))
+
+        new_updates, mu, nu, eff = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
+        return new_updates, AdamAtan2State(count=count, mu=mu, nu=nu, effective_lr=eff)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def adam_atan2(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.99,
+    weight_decay: float = 0.0,
+    a: float = 1.27,
+    b: float = 1.0,
+) -> optax.GradientTransformation:
+    """The Adam-atan2 optimizer: :func:`scale_by_adam_atan2` followed by a descent sign.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> state = adaptlr.adam_atan2(learning_rate=1e-3).init(jnp.zeros(2))
+    """
+    return optax.chain(scale_by_adam_atan2(learning_rate, b1, b2, weight_decay, a, b),
+                       optax.scale(-1.0))
