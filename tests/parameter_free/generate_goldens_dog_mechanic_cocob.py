@@ -169,8 +169,13 @@ def generate_mechanic() -> None:
         arrays: dict[str, np.ndarray] = {}
         for problem in PROBLEMS:
             cls = mechanize(bases[base], **mech_kwargs)
-            traj = run_torch(problem, lambda p, c=cls, kw=base_kwargs: c(p, **kw))
+            traj, grads = _run_recording_gradients(
+                problem, lambda p, c=cls, kw=base_kwargs: c(p, **kw)
+            )
             arrays.update({f"{problem}__{k}": v for k, v in traj.items()})
+            # Mechanic's learned scale makes every trajectory here chaotic (a 1e-15 change of
+            # x_0 grows to 1e-8 .. 1e-1 by step 200), so the test feeds these gradients back.
+            arrays.update({f"grad__{problem}__{k}": v for k, v in grads.items()})
         _save(f"mechanic_{setting}", arrays)
 
 
