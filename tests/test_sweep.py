@@ -80,6 +80,32 @@ def test_sweep_sharded_equals_unsharded_and_python_loop(k):
     np.testing.assert_array_equal(sharded["x2"], configs["x"] * 2)
 
 
+@pytest.mark.parametrize("vmap_size", ["auto", None, 1, 2, 3, 100])
+def test_sweep_loop_and_vmap_inside_a_device_agree(vmap_size):
+    # 21 configurations padded to 24 on 8 devices: 3 per device, so vmap_size 2 mixes a vmapped
+    # batch and a remainder inside lax.map.
+    def train_one(c):
+        def body(x, _):
+            return jnp.tanh(x * c["a"]) + c["b"], None
+
+        return jax.lax.scan(body, c["b"], None, length=5)[0]
+
+    rng = np.random.default_rng(3)
+    configs = {
+        "a": rng.normal(size=21).astype(np.float32),
+        "b": rng.normal(size=(21, 2)).astype(np.float32),
+    }
+    out = sweep(train_one, configs, vmap_size=vmap_size)
+    expected = np.stack(
+        [jax.jit(train_one)({"a": configs["a"][i], "b": configs["b"][i]}) for i in range(21)]
+    )
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_default_vmap_size_loops_on_cpu():
+    assert sweep_module._default_vmap_size(jax.devices()) == 1
+
+
 def test_sweep_output_is_sharded_over_all_devices():
     out = sweep(lambda c: c * 2.0, jnp.arange(16.0))
     assert len(out.sharding.device_set) == 8
@@ -133,6 +159,9 @@ def test_sweep_rejects_bad_arguments():
         sweep(lambda c: c, {"a": np.zeros(3), "b": np.zeros(4)})
     with pytest.raises(ValueError, match="devices"):
         sweep(lambda c: c, np.zeros(3), devices=[])
+    for bad in (0, "fast", 1.5):
+        with pytest.raises(ValueError, match="vmap_size"):
+            sweep(lambda c: c, np.zeros(3), vmap_size=bad)
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,7 +443,8 @@ def test_train_sweep_chunked_and_single_device_agree_with_default():
     default = train_sweep(**kwargs)
     chunked = train_sweep(**kwargs, chunk_size=3)
     single = train_sweep(**kwargs, devices=jax.devices()[:1])
-    for other in (chunked, single):
+    vectorised = train_sweep(**kwargs, devices=jax.devices()[:1], vmap_size=None)
+    for other in (chunked, single, vectorised):
         np.testing.assert_allclose(other.params, default.params, rtol=1e-6)
         np.testing.assert_allclose(other.losses, default.losses, rtol=1e-6)
 
