@@ -170,3 +170,30 @@ def test_alig_step_formula_and_cap():
         updates, state = tx.update(g, tx.init(params), params, value=jnp.asarray(value))
         assert float(state.effective_lr) == pytest.approx(expected, rel=1e-6)
         np.testing.assert_allclose(updates["w"], expected * g["w"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("problem", rp.PROBLEMS)
+def test_sps_matches_optax_polyak_sgd(problem):
+    # optax.polyak_sgd(scaling=s) scales the gradient by s *before* its Polyak step, so its
+    # step is min(gap / (s |g|^2 + eps_o / s), s * max_o): SPS(c, max_lr, eps) is s = c,
+    # max_o = max_lr / c, eps_o = c * eps ("sps+" clips the gap at 0 as we do).
+    c, max_lr, eps = 0.2, 0.5, 1e-8
+    reference = optax.polyak_sgd(max_learning_rate=max_lr / c, scaling=c, f_min=0.0,
+                                 eps=c * eps, variant="sps+")
+    with jax.enable_x64(True), jax.numpy_rank_promotion("allow"):
+        ours = rp.run_jax(problem, adaptlr.sps(c=c, max_lr=max_lr, eps=eps), pass_value=True)
+        theirs = rp.run_jax(problem, reference, pass_value=True)
+    assert rp.max_relative_error(ours, theirs) <= 1e-10
+
+
+@pytest.mark.parametrize("problem", rp.PROBLEMS)
+@pytest.mark.parametrize("setting", ["plain", "cap1"])
+def test_alig_goldens_replayed_through_optax_polyak_sgd(setting, problem):
+    # Without momentum ALI-G is optax.polyak_sgd with f_min = 0: the goldens agree with Optax
+    # too, which is what docs/faithfulness.md reports.
+    golden = dict(np.load(GOLDENS / f"alig_{setting}_{problem}.npz"))
+    tx = optax.polyak_sgd(max_learning_rate=ALIG_SETTINGS[setting]["max_lr"], f_min=0.0,
+                          eps=1e-6, variant="sps+")
+    with jax.enable_x64(True), jax.numpy_rank_promotion("allow"):
+        theirs = rp.run_jax(problem, tx, pass_value=True)
+    assert rp.max_relative_error(theirs, golden) <= 1e-10
