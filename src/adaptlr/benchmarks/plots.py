@@ -141,11 +141,11 @@ def _nanmean(curves: Sequence[np.ndarray]) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _mean_curve(runs: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
-    """Seed mean of the training loss (``key="loss"``) or of an evaluation metric."""
+def _mean_curve(runs: Sequence[Mapping[str, Any]], metric: str | None) -> np.ndarray:
+    """Seed mean of the training loss (``metric=None``) or of an evaluation metric."""
     curves = [np.asarray([math.nan if v is None else v for v in
-                          (r["curves"]["loss"] if key == "loss" else r["curves"]["eval"][key])],
-                         float)
+                          (r["curves"]["loss"] if metric is None
+                           else r["curves"]["eval"][metric])], float)
               for r in runs]
     return _nanmean(curves)
 
@@ -158,7 +158,7 @@ def plot_curves(records: Sequence[Mapping[str, Any]], rows: Sequence[MethodSumma
     metric = records[0]["metric"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for method, runs in _best_runs(records, rows).items():
-        left.plot(runs[0]["curves"]["loss_steps"], _mean_curve(runs, "loss"), label=method)
+        left.plot(runs[0]["curves"]["loss_steps"], _mean_curve(runs, None), label=method)
         right.plot(runs[0]["curves"]["eval_steps"], _mean_curve(runs, metric), label=method)
     left.set_yscale("log")
     left.set_xlabel("step")

@@ -1,0 +1,148 @@
+"""The runner: grids, resumption without loss or duplicates (killed subprocess), figures, CLI."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import adaptlr
+from adaptlr import cli
+from adaptlr.benchmarks import plots, results, runner, summary, tasks
+
+FAST = {"steps": 20}
+
+
+def test_grid_for_tuned_lr_free_and_schedule():
+    task = tasks.get_task("mnist1d_mlp")
+    adam = runner.grid_for("adam", task)
+    assert adam.sweep_arg == "learning_rate" and len(adam.values) == 7
+    assert np.isclose(adam.values[3], task.learning_rates["adam"])
+    cosine = runner.grid_for("adamw_warmup_cosine", task)
+    assert cosine.spec_name == "adamw" and cosine.schedule == "warmup_cosine"
+    free = runner.grid_for("adagrad_norm", task)
+    assert free.lr_free and len(free.values) == 5 and np.isclose(free.values[2], 1.0)
+    assert "adagrad_norm" in runner.default_methods()
+    assert runner.default_methods()[:3] == list(runner.BASELINE_METHODS)
+
+
+def test_run_records_every_run_once_and_resumes(tmp_path):
+    path = str(tmp_path / "r.jsonl")
+    new = runner.run("quadratic", ["sgd", "adamw_warmup_cosine"], [0, 1], path,
+                     factors=[0.1, 1.0, 100.0], progress=False, **FAST)
+    assert len(new) == 12
+    keys = [r["key"] for r in results.read(path)]
+    assert len(set(keys)) == 12
+    sgd = [r for r in new if r["config"]["method"] == "sgd"]
+    # lr = 100 on a quadratic with largest curvature 1 diverges; lr = 1 does not.
+    assert all(r["diverged"] for r in sgd if r["config"]["value"] == 100.0)
+    assert not any(r["diverged"] for r in sgd if r["config"]["value"] == 1.0)
+    good = next(r for r in sgd if r["config"]["value"] == 1.0)
+    assert good["final"]["loss"] < good["curves"]["loss"][0]
+    assert len(good["curves"]["eval_steps"]) == len(good["curves"]["eval"]["loss"])
+    assert good["effective_lr"][""][-1] == pytest.approx(1.0)
+    cosine = next(r for r in new if r["config"]["method"] == "adamw_warmup_cosine")
+    trace = cosine["effective_lr"][""]
+    assert trace[-1] < max(trace)  # the schedule decays
+    assert set(good["versions"]) >= {"jax", "optax", "adaptlr"}
+    # The same command again trains nothing; a wider grid trains only the new points.
+    assert runner.run("quadratic", ["sgd", "adamw_warmup_cosine"], [0, 1], path,
+                      factors=[0.1, 1.0, 100.0], progress=False, **FAST) == []
+    more = runner.run("quadratic", ["sgd"], [0, 1, 2], path, factors=[0.1, 1.0, 100.0],
+                      progress=False, **FAST)
+    assert sorted(r["config"]["seed"] for r in more) == [2, 2, 2]
+
+
+def test_single_run_matches_the_reference_loop(tmp_path):
+    path = str(tmp_path / "r.jsonl")
+    [record] = runner.run("quadratic", ["sgd"], [3], path, factors=[0.5], progress=False,
+                          **FAST)
+    import optax
+
+    reference = tasks.train(tasks.get_task("quadratic", eval_every=20), optax.sgd(0.5),
+                            seed=3, steps=20)
+    assert record["final"]["loss"] == pytest.approx(float(reference.evals["loss"][-1]), rel=1e-4)
+
+
+def test_schedule_free_parameters_are_evaluated(monkeypatch):
+    calls = []
+
+    def convert(opt_state, params):
+        calls.append(opt_state)
+        return params * 0
+
+    monkeypatch.setattr(adaptlr, "schedule_free_eval_params", convert, raising=False)
+    assert float(tasks.eval_params(np.ones(2), "state").sum()) == 0 and calls == ["state"]
+
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    from adaptlr.benchmarks import runner
+    original = runner._train
+    calls = []
+
+    def train_then_hang(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            print("hanging", flush=True)
+            time.sleep(600)  # killed here, in the middle of the second method's sweep
+        return original(*args, **kwargs)
+
+    runner._train = train_then_hang
+    runner.run("quadratic", ["sgd", "adam", "sps"], [0, 1], sys.argv[1],
+               factors=[0.3, 1.0], scale_factors=[1.0], steps=20, progress=False)
+""")
+
+
+def test_killed_run_loses_nothing_and_resume_duplicates_nothing(tmp_path):
+    path = str(tmp_path / "r.jsonl")
+    with subprocess.Popen([sys.executable, "-c", _CHILD, path], stdout=subprocess.PIPE,
+                          text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"}) as child:
+        try:
+            assert child.stdout.readline().strip() == "hanging"
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+    assert child.returncode == -signal.SIGKILL
+    first = list(results.read(path))
+    assert len(first) == 4 and {r["config"]["method"] for r in first} == {"sgd"}
+    resumed = runner.run("quadratic", ["sgd", "adam", "sps"], [0, 1], path,
+                         factors=[0.3, 1.0], scale_factors=[1.0], steps=20, progress=False)
+    assert len(resumed) == 4 + 2  # adam: 2 values x 2 seeds; sps: 1 value x 2 seeds
+    everything = list(results.read(path))
+    keys = [r["key"] for r in everything]
+    assert len(keys) == len(set(keys)) == 10
+    assert everything[:4] == first  # finished runs untouched
+
+
+def test_figures_and_table_from_records(tmp_path):
+    path = str(tmp_path / "r.jsonl")
+    runner.run("quadratic", ["sgd", "adagrad_norm"], [0, 1], path, factors=[0.3, 1.0, 100.0],
+               scale_factors=[0.5, 1.0], progress=False, **FAST)
+    records = list(results.read(path))
+    rows = summary.summarize(records)
+    paths = plots.plot_all(records, rows, str(tmp_path / "fig"), formats=("png",))
+    assert len(paths) == 3
+    for p in paths:
+        with open(p, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_compare_prints_table_and_resumes(tmp_path, capsys):
+    argv = ["compare", "--task", "quadratic", "--methods", "sgd,adam", "--grid", "0.3,1",
+            "--seeds", "2", "--steps", "20", "--out", str(tmp_path), "--formats", "png",
+            "--quiet"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "final loss" in out and "sgd" in out and "adam" in out
+    path = tmp_path / "quadratic.jsonl"
+    lines = path.read_text().splitlines()
+    assert len(lines) == 8
+    assert os.path.exists(tmp_path / "quadratic_sensitivity.png")
+    assert cli.main(argv) == 0
+    assert path.read_text().splitlines() == lines
+    assert cli.main(["plot", str(path)]) == 0
+    assert "width (decades)" in capsys.readouterr().out
