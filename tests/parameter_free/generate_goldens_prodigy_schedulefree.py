@@ -14,6 +14,12 @@ Every setting runs 200 full-batch float64 steps on both problems of
   from the optimizer's ``z`` buffer without switching modes, because an ``eval()``/``train()``
   round trip would itself change ``y`` by rounding.
 
+Non-default settings are chosen so that the 200-step trajectories are not chaotic: a relative
+perturbation of 1e-14 of the initial point moves them by less than about 1e-10 (checked with
+adaptlr). Some tried settings amplify it to 1e-6 (Prodigy with ``lr=0.5, growth_rate=1.05`` on
+the MLP; Schedule-Free AdamW with ``eps=1e-6``), and there float64 rounding differences between
+any two implementations alone exceed the 1e-10 agreement the tests require.
+
 The settings' keyword arguments below are the reference's; ``test_prodigy.py`` and
 ``test_schedule_free.py`` hold the same settings in adaptlr's vocabulary.
 """
@@ -68,7 +74,7 @@ SCHEDULE_FREE: dict[str, dict[str, Any]] = {
         warmup_steps=10, r=2.0, weight_lr_power=0.0,
     ),
     "schedule_free_adamw_eps_r": dict(
-        cls="AdamWScheduleFree", lr=0.01, eps=1e-6, warmup_steps=30, r=0.5, weight_lr_power=3.0,
+        cls="AdamWScheduleFree", lr=0.01, eps=1e-4, warmup_steps=30, r=0.5, weight_lr_power=3.0,
     ),
     "schedule_free_radam_default": dict(cls="RAdamScheduleFree"),
     "schedule_free_radam_sgd_phase": dict(

@@ -1,0 +1,298 @@
+"""Schedule-Free: golden y and x trajectories of ``schedulefree``, closed forms, edge cases."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import adaptlr
+from adaptlr.parameter_free.schedule_free import (
+    ScheduleFreeState,
+    scale_by_schedule_free_sgd,
+    schedule_free,
+    schedule_free_adamw,
+    schedule_free_eval_params,
+    schedule_free_radam,
+    schedule_free_sgd,
+)
+from tests import reference_problems as rp
+
+GOLDENS = pathlib.Path(__file__).with_name("goldens")
+X_EVERY = 10  # generate_goldens_prodigy_schedulefree.X_EVERY
+
+# The generator's settings (generate_goldens_prodigy_schedulefree.SCHEDULE_FREE) in our
+# vocabulary: the reference's momentum is b1, weight_decay_at_y is weight_decay.
+SETTINGS: dict[str, Callable[[], optax.GradientTransformation]] = {
+    "schedule_free_sgd_default": lambda: schedule_free_sgd(),
+    "schedule_free_sgd_warmup_r": lambda: schedule_free_sgd(
+        0.5, b1=0.8, weight_decay=0.01, warmup_steps=20, r=1.0, weight_lr_power=1.0
+    ),
+    "schedule_free_sgd_r_half": lambda: schedule_free_sgd(
+        1.5, b1=0.95, warmup_steps=50, r=0.5, weight_lr_power=3.0
+    ),
+    "schedule_free_adamw_default": lambda: schedule_free_adamw(),
+    "schedule_free_adamw_decay_warmup": lambda: schedule_free_adamw(
+        0.02, b1=0.95, b2=0.99, weight_decay=0.1, warmup_steps=10, r=2.0, weight_lr_power=0.0
+    ),
+    "schedule_free_adamw_eps_r": lambda: schedule_free_adamw(
+        0.01, eps=1e-4, warmup_steps=30, r=0.5, weight_lr_power=3.0
+    ),
+    "schedule_free_radam_default": lambda: schedule_free_radam(),
+    "schedule_free_radam_sgd_phase": lambda: schedule_free_radam(
+        0.01, b2=0.99, weight_decay=0.05, silent_sgd_phase=False
+    ),
+    "schedule_free_radam_r": lambda: schedule_free_radam(
+        0.02, b1=0.8, r=1.0, weight_lr_power=1.0
+    ),
+    "schedule_free_wrap_sgd": lambda: schedule_free(optax.sgd(0.5), 0.5),
+    "schedule_free_wrap_adam_decay": lambda: schedule_free(
+        optax.adam(0.01, b1=0.0), 0.01, weight_decay=0.1, r=1.0
+    ),
+    "schedule_free_wrap_adagrad": lambda: schedule_free(
+        optax.adagrad(0.1, initial_accumulator_value=0.1, eps=0.0), 0.1, b1=0.8
+    ),
+    "schedule_free_wrap_sgd_momentum": lambda: schedule_free(
+        optax.sgd(0.2, momentum=0.5), 0.2, b1=0.7, weight_lr_power=1.0
+    ),
+}
+
+
+def load_golden(name: str, problem: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(y trajectory, x snapshots)`` of one setting on one problem."""
+    with np.load(GOLDENS / f"{name}.npz") as data:
+        y = {k.split("/")[1]: data[k] for k in data.files
+             if k.startswith(f"{problem}/") and k.count("/") == 1}
+        x = {k.split("/")[2]: data[k] for k in data.files if k.startswith(f"{problem}/x/")}
+    return y, x
+
+
+def run_with_eval_point(
+    problem: str, tx: optax.GradientTransformation, eval_params: Callable[..., Any]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Like ``reference_problems.run_jax`` (call under x64), also recording ``x``."""
+    params = {k: jnp.asarray(v, jnp.float64) for k, v in rp.init_params(problem).items()}
+    loss_fn = rp.jax_loss(problem)
+    state = tx.init(params)
+
+    @jax.jit
+    def step(params: Any, state: Any) -> Any:
+        grads = jax.grad(loss_fn)(params)
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+        return params, state, eval_params(state, params)
+
+    ys = {k: [np.asarray(v)] for k, v in params.items()}
+    xs = {k: [np.asarray(v)] for k, v in params.items()}
+    for t in range(1, rp.STEPS + 1):
+        params, state, x = step(params, state)
+        for k in params:
+            ys[k].append(np.asarray(params[k]))
+            if t % X_EVERY == 0:
+                xs[k].append(np.asarray(x[k]))
+    return {k: np.stack(v) for k, v in ys.items()}, {k: np.stack(v) for k, v in xs.items()}
+
+
+def _run(problem: str, tx: optax.GradientTransformation, eval_params: Callable[..., Any]) -> Any:
+    # The shared MLP loss broadcasts its biases, which tests/conftest.py's rank-promotion
+    # setting would reject.
+    with jax.enable_x64(True), jax.numpy_rank_promotion("allow"):
+        return run_with_eval_point(problem, tx, eval_params)
+
+
+@pytest.mark.parametrize("problem", rp.PROBLEMS)
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_matches_reference_y_and_x(name: str, problem: str) -> None:
+    golden_y, golden_x = load_golden(name, problem)
+    ours_y, ours_x = _run(problem, SETTINGS[name](), schedule_free_eval_params)
+    assert rp.max_relative_error(ours_y, golden_y) <= 1e-10
+    assert rp.max_relative_error(ours_x, golden_x) <= 1e-10
+
+
+def test_sgd_matches_closed_form_on_a_quadratic() -> None:
+    # f(y) = 0.5 * a * y^2, written out from the paper's three sequences (no shortcuts).
+    a, lr, beta, steps = 0.7, 0.3, 0.9, 25
+    z = x = 2.0
+    weight_sum = 0.0
+    expected_y, expected_x = [], []
+    for k in range(steps):
+        y = (1 - beta) * z + beta * x
+        z = z - lr * a * y
+        weight = lr**2  # r = 0, weight_lr_power = 2, constant lr
+        weight_sum += weight
+        c = weight / weight_sum  # = 1 / (k + 1): the uniform average
+        assert c == pytest.approx(1 / (k + 1))
+        x = (1 - c) * x + c * z
+        expected_y.append((1 - beta) * z + beta * x)
+        expected_x.append(x)
+    with jax.enable_x64(True):
+        tx = schedule_free_sgd(lr, b1=beta)
+        y = jnp.asarray(2.0, jnp.float64)
+        state = tx.init(y)
+        got_y, got_x = [], []
+        for _ in range(steps):
+            updates, state = tx.update(a * y, state, y)
+            y = y + updates
+            got_y.append(float(y))
+            got_x.append(float(schedule_free_eval_params(state, y)))
+    np.testing.assert_allclose(got_y, expected_y, rtol=1e-13)
+    np.testing.assert_allclose(got_x, expected_x, rtol=1e-13)
+
+
+def test_eval_params_inside_chain_masked_and_multi_transform() -> None:
+    params = {"a": jnp.array([1.0, 2.0]), "b": jnp.array([3.0]), "c": jnp.array([-1.0])}
+    grads = {"a": jnp.array([0.5, -0.5]), "b": jnp.array([1.0]), "c": jnp.array([2.0])}
+    labels = {"a": "sf", "b": "sf2", "c": "plain"}
+    tx = optax.chain(
+        optax.clip_by_global_norm(10.0),
+        optax.multi_transform(
+            {
+                "sf": schedule_free_sgd(0.1, b1=0.9),
+                "sf2": optax.masked(
+                    schedule_free_adamw(0.1, b1=0.5), {"a": False, "b": True, "c": False}
+                ),
+                "plain": optax.sgd(0.1),
+            },
+            labels,
+        ),
+    )
+    state = tx.init(params)
+    for _ in range(3):
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    x = schedule_free_eval_params(state, params)
+    # Each part against the same method run alone on that part.
+    alone_a, alone_b = schedule_free_sgd(0.1, b1=0.9), schedule_free_adamw(0.1, b1=0.5)
+    pa, pb = jnp.array([1.0, 2.0]), jnp.array([3.0])
+    sa, sb = alone_a.init(pa), alone_b.init(pb)
+    for _ in range(3):
+        ua, sa = alone_a.update(grads["a"], sa, pa)
+        ub, sb = alone_b.update(grads["b"], sb, pb)
+        pa, pb = pa + ua, pb + ub
+    np.testing.assert_allclose(x["a"], schedule_free_eval_params(sa, pa), rtol=1e-6)
+    np.testing.assert_allclose(x["b"], schedule_free_eval_params(sb, pb), rtol=1e-6)
+    np.testing.assert_array_equal(x["c"], params["c"])  # not schedule-free: unchanged
+
+
+def test_eval_params_without_state_raises() -> None:
+    with pytest.raises(ValueError, match="ScheduleFreeState"):
+        schedule_free_eval_params(optax.sgd(0.1).init(jnp.ones(2)), jnp.ones(2))
+
+
+def test_wrapper_state_records_base_state_and_lr() -> None:
+    base = optax.adam(0.01, b1=0.0)
+    tx = schedule_free(base, 0.01)
+    params = jnp.ones(3)
+    state = tx.init(params)
+    sf_state = state[0]
+    assert isinstance(sf_state, ScheduleFreeState)
+    assert isinstance(sf_state.base_state[0], optax.ScaleByAdamState)
+    _, state = tx.update(jnp.ones(3), state, params)
+    assert int(state[0].base_state[0].count) == 1
+    assert float(adaptlr.effective_lr(state)) == pytest.approx(0.01)
+
+
+def test_warmup_reported_as_effective_lr() -> None:
+    tx = schedule_free_adamw(0.1, warmup_steps=4)
+    params = jnp.ones(2)
+    state = tx.init(params)
+    seen = []
+    for _ in range(6):
+        _, state = tx.update(jnp.ones(2), state, params)
+        seen.append(float(adaptlr.effective_lr(state)))
+    np.testing.assert_allclose(seen, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1], rtol=1e-6)
+
+
+def test_radam_silent_phase_leaves_parameters_until_rectification() -> None:
+    # rho_k = rho_inf - 2 k b2^k / (1 - b2^k) is 1, 1.995, 2.987, 3.975, 4.960 for b2 = 0.99:
+    # the first step with rho_k > 4 is k = 5.
+    tx = schedule_free_radam(0.01, b2=0.99)
+    params = jnp.ones(3)
+    state = tx.init(params)
+    moved = []
+    for _ in range(8):
+        updates, state = tx.update(jnp.ones(3), state, params)
+        moved.append(bool(jnp.any(updates != 0)))
+    assert moved == [False] * 4 + [True] * 4
+
+
+@pytest.mark.parametrize("make", [schedule_free_sgd, schedule_free_adamw, schedule_free_radam])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_zero_gradients_and_single_parameter_stay_finite(make: Any, dtype: Any) -> None:
+    tx = make(weight_decay=0.1)
+    params = jnp.asarray(2.0, dtype)
+    state = tx.init(params)
+    update = jax.jit(tx.update)
+    for _ in range(10):
+        updates, state = update(jnp.zeros((), dtype), state, params)
+        params = optax.apply_updates(params, updates)
+        assert updates.dtype == dtype
+    assert np.isfinite(float(params))
+    assert np.isfinite(float(schedule_free_eval_params(state, params)))
+
+
+def test_learning_rate_zero_gives_no_step_and_no_nan() -> None:
+    tx = schedule_free_sgd(lambda count: jnp.where(count < 3, 0.0, 0.1))
+    params = jnp.array([1.0, -1.0])
+    state = tx.init(params)
+    for _ in range(3):
+        updates, state = tx.update(jnp.array([1.0, 1.0]), state, params)
+        np.testing.assert_array_equal(updates, 0.0)
+    updates, state = tx.update(jnp.array([1.0, 1.0]), state, params)
+    # First real step: c = 1 (all the weight so far), so y' = z - lr g ... = y - lr g.
+    np.testing.assert_allclose(updates, [-0.1, -0.1], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "name"),
+    [
+        (schedule_free_sgd, {"learning_rate": -1.0}, "learning_rate"),
+        (schedule_free_sgd, {"b1": 0.0}, "b1"),
+        (schedule_free_sgd, {"warmup_steps": 2.5}, "warmup_steps"),
+        (schedule_free_adamw, {"b2": 1.0}, "b2"),
+        (schedule_free_adamw, {"eps": 0.0}, "eps"),
+        (schedule_free_adamw, {"weight_decay": -0.1}, "weight_decay"),
+        (schedule_free_radam, {"r": -1.0}, "r"),
+        (schedule_free_radam, {"weight_lr_power": -2.0}, "weight_lr_power"),
+        (scale_by_schedule_free_sgd, {"b1": 1.5}, "b1"),
+    ],
+)
+def test_bad_hyperparameters_raise(make: Any, kwargs: dict[str, float], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        make(**kwargs)
+
+
+def test_wrapper_bad_hyperparameters_raise() -> None:
+    with pytest.raises(ValueError, match="b1"):
+        schedule_free(optax.sgd(0.1), 0.1, b1=0.0)
+
+
+def test_sharded_parameters_match_unsharded() -> None:
+    devices = np.array(jax.devices()[:8])
+    assert devices.size == 8  # tests/conftest.py provides 8 host devices
+    mesh = jax.sharding.Mesh(devices, ("x",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("x"))
+    tx = schedule_free_adamw(0.05, weight_decay=0.01, warmup_steps=3)
+    rng = np.random.default_rng(2)
+    params = jnp.asarray(rng.standard_normal(64), jnp.float32)
+    target = jnp.asarray(rng.standard_normal(64), jnp.float32)
+
+    def run(params: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
+        state = tx.init(params)
+        step = jax.jit(lambda p, s: tx.update(p - target, s, p))
+        for _ in range(10):
+            u, state = step(params, state)
+            params = optax.apply_updates(params, u)
+        return params, schedule_free_eval_params(state, params)
+
+    plain = run(params, target)
+    sharded = run(jax.device_put(params, sharding), jax.device_put(target, sharding))
+    assert sharded[0].sharding.is_equivalent_to(sharding, 1)
+    for a, b in zip(sharded, plain, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
