@@ -7,13 +7,17 @@ sweep's results can be compared with the sequential runs. Three ways of running 
 configurations are timed in one process:
 
 * **sequential**: ``jax.jit(train_one)`` called K times, one run after the other;
-* **vmap on one device**: ``sweep(train_one, configs, devices=[one device])``;
-* **sweep**: ``sweep(train_one, configs)`` over all devices; on a CPU the script first exposes
-  ``--devices`` host devices (default: the number of cores) with ``use_host_devices``.
+* **vmap on one device**: ``sweep(train_one, configs, devices=[one device], vmap_size=None)``,
+  all K configurations vectorised in one program;
+* **sweep**: ``sweep(train_one, configs)`` with its defaults, over all devices; on a CPU the
+  script first exposes ``--devices`` host devices (default: the number of cores) with
+  ``use_host_devices``, and each device loops over its share.
 
-Each way is compiled once before it is timed (the compile time is printed separately), and the
-sweep's results are checked against the sequential runs. The printed ratios are
-``sequential time / sweep time``, measured in this run.
+Each way is compiled once before it is timed (the first call, compile included, is printed
+separately), and the results are checked against the sequential runs. The printed ratios are
+``sequential time / time``, measured in this run; "cores used" is the process's CPU time over
+the wall time. Timings on a machine shared with other work are noisy: the load average is
+printed at the start and the end.
 
 Run:  python benchmarks/sweep_speedup.py [--steps 1000] [--k 16 64] [--devices N]
 """
@@ -69,14 +73,16 @@ def main() -> None:
         _, losses = jax.lax.scan(step, (params, opt_state), jnp.arange(steps))
         return {"final_loss": losses[-1], "mean_loss": jnp.mean(losses)}
 
-    def wall(fn):
-        start = time.perf_counter()
+    def measure(fn):
+        """(wall seconds, CPU seconds of this process, result) of one call."""
+        cpu, start = time.process_time(), time.perf_counter()
         out = jax.block_until_ready(fn())
-        return time.perf_counter() - start, out
+        return time.perf_counter() - start, time.process_time() - cpu, out
 
     print(
         f"jax {jax.__version__}, backend {jax.default_backend()}, {len(jax.devices())} "
-        f"device(s), {os.cpu_count()} core(s); MNIST-1D MLP, Adam, {steps} steps per run"
+        f"device(s), {os.cpu_count()} core(s); MNIST-1D MLP, Adam, {steps} steps per run; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     single = jax.jit(train_one)
     one_device = [jax.devices()[0]]
@@ -90,38 +96,42 @@ def main() -> None:
         def config(i, configs=configs):
             return jax.tree.map(lambda x, i=i: x[i], configs)
 
-        compile_seq, _ = wall(lambda: single(config(0)))
-        seq_time, seq_out = wall(
-            lambda: [jax.block_until_ready(single(config(i))) for i in range(k)]
-        )
-        compile_vmap, _ = wall(lambda: sweep(train_one, configs, devices=one_device))
-        vmap_time, _ = wall(lambda: sweep(train_one, configs, devices=one_device))
-        compile_sweep, _ = wall(lambda: sweep(train_one, configs))
-        sweep_time, sweep_out = wall(lambda: sweep(train_one, configs))
-
-        # Same runs, up to float rounding in the batched matrix products.
-        expected = np.array([float(o["mean_loss"]) for o in seq_out])
-        np.testing.assert_allclose(sweep_out["mean_loss"], expected, rtol=1e-3)
-        rows.append((k, seq_time, vmap_time, sweep_time))
+        ways = {
+            f"sequential ({k} runs)": lambda k=k: [
+                jax.block_until_ready(single(config(i))) for i in range(k)
+            ],
+            "vmap on one device": lambda configs=configs: sweep(
+                train_one, configs, devices=one_device, vmap_size=None
+            ),
+            f"sweep on {len(jax.devices())} device(s)": lambda configs=configs: sweep(
+                train_one, configs
+            ),
+        }
         print(f"\nK={k}")
-        print(
-            f"  sequential ({k} runs):     {seq_time:8.2f} s   (first call incl. compile "
-            f"{compile_seq:.2f} s)"
-        )
-        print(
-            f"  vmap on one device:        {vmap_time:8.2f} s   (first call incl. compile "
-            f"{compile_vmap:.2f} s)   speed-up {seq_time / vmap_time:.2f}x"
-        )
-        print(
-            f"  sweep on {len(jax.devices())} device(s):       {sweep_time:8.2f} s   (first "
-            f"call incl. compile {compile_sweep:.2f} s)   speed-up {seq_time / sweep_time:.2f}x"
-        )
+        times = {}
+        outputs = {}
+        for name, run in ways.items():
+            first, _, _ = measure(run)  # compiles (sweep keeps the compiled program)
+            wall, cpu, outputs[name] = measure(run)
+            times[name] = wall
+            base = next(iter(times.values()))
+            print(
+                f"  {name:<24} {wall:8.2f} s  cpu {cpu:7.2f} s  cores used {cpu / wall:4.2f}  "
+                f"speed-up {base / wall:5.2f}x   (first call, compile included: {first:.2f} s)"
+            )
+        sequential, vmapped, swept = times.values()
+        # Same runs, up to float rounding in batched matrix products.
+        expected = np.array([float(o["mean_loss"]) for o in next(iter(outputs.values()))])
+        for name in list(ways)[1:]:
+            np.testing.assert_allclose(outputs[name]["mean_loss"], expected, rtol=1e-3)
+        rows.append((k, sequential, vmapped, swept))
 
-    print("\nsummary: K, sequential s, vmap-only s, sweep s, sweep speed-up")
-    for k, seq_time, vmap_time, sweep_time in rows:
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
+    print("summary: K, sequential s, vmap-only s, sweep s, vmap-only speed-up, sweep speed-up")
+    for k, sequential, vmapped, swept in rows:
         print(
-            f"  {k:4d}  {seq_time:8.2f}  {vmap_time:8.2f}  {sweep_time:8.2f}  "
-            f"{seq_time / sweep_time:5.2f}x"
+            f"  {k:4d}  {sequential:8.2f}  {vmapped:8.2f}  {swept:8.2f}  "
+            f"{sequential / vmapped:5.2f}x  {sequential / swept:5.2f}x"
         )
 
 

@@ -284,3 +284,14 @@ def test_log_stats_several_records_and_no_preconditioner():
     assert logs["effective_lr/inner_states/x/inner_state/hyperparams/learning_rate"] == 1.0
     assert logs["effective_lr/inner_states/y/inner_state/hyperparams/learning_rate"] == 2.0
     assert not any(k.startswith("precond_lr") or k.startswith("update_ratio/") for k in logs)
+
+
+def test_tools_page_examples_run():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "tools.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})
