@@ -89,9 +89,9 @@ def _curvature(updates: PyTree, curvature: PyTree | None) -> PyTree:
 
 def _unzip(like: PyTree, pairs: PyTree) -> tuple[PyTree, PyTree]:
     """Split a tree of per-leaf ``(a, b)`` pairs, shaped like ``like``, into two trees."""
-    treedef = jax.tree.structure(like)
-    flat = treedef.flatten_up_to(pairs)
-    return (treedef.unflatten([p[0] for p in flat]), treedef.unflatten([p[1] for p in flat]))
+    # ``like`` is a prefix of ``pairs``: the map stops at its leaves, where the pairs sit.
+    return (jax.tree.map(lambda _, p: p[0], like, pairs),
+            jax.tree.map(lambda _, p: p[1], like, pairs))
 
 
 def _descent_scaled(alpha: PyTree, updates: PyTree) -> PyTree:
