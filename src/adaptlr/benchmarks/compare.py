@@ -1,8 +1,10 @@
 """The main job: compare learning-rate-free methods against tuned baselines on one task.
 
-``adaptlr compare`` with no arguments trains the MNIST-1D MLP with SGD with momentum, Adam and
-AdamW with warm-up + cosine decay (each over a 7-point learning-rate grid) and with every
-registered learning-rate-free method (each over a 5-point grid of its scale), 3 seeds each;
+``adaptlr compare`` with no arguments trains the MNIST-1D MLP (the paper's budget, 6000 steps)
+with SGD with momentum, Adam and AdamW with warm-up + cosine decay (each over
+:data:`COMPARE_FACTORS`: 5 learning rates in half-decade steps around the task's centre) and
+with every registered learning-rate-free method (each over :data:`COMPARE_SCALE_FACTORS`: its
+default scale, 10x smaller and 10x larger), 3 seeds each;
 prints the table of :mod:`adaptlr.benchmarks.summary` and writes the figures of
 :mod:`adaptlr.benchmarks.plots`. Results go to ``<out>/<task>.jsonl``; running the same command
 again reuses every finished run (it only redraws the table and figures).
@@ -17,9 +19,13 @@ from typing import Any
 from adaptlr.benchmarks import plots, results, runner, summary
 from adaptlr.benchmarks.tasks import get_task
 
-__all__ = ["DEFAULT_TASK", "compare", "report"]
+__all__ = ["COMPARE_FACTORS", "COMPARE_SCALE_FACTORS", "DEFAULT_TASK", "compare", "report"]
 
 DEFAULT_TASK = "mnist1d_mlp"
+#: Learning-rate multipliers of the tuned baselines in the main job (two decades).
+COMPARE_FACTORS = (0.1, 0.3162, 1.0, 3.162, 10.0)
+#: Scale multipliers of the learning-rate-free methods in the main job.
+COMPARE_SCALE_FACTORS = (0.1, 1.0, 10.0)
 
 
 def report(results_path: str, out_dir: str | None, *, task: str | None = None,
@@ -76,6 +82,8 @@ def compare(
     """
     methods = list(runner.default_methods() if methods is None else methods)
     path = os.path.join(out_dir, f"{task}.jsonl")
+    factors = COMPARE_FACTORS if factors is None else factors
+    scale_factors = COMPARE_SCALE_FACTORS if scale_factors is None else scale_factors
     runner.run(task, methods, seeds, path, task_options=task_options, steps=steps,
                factors=factors, scale_factors=scale_factors, progress=progress)
     budget = get_task(task, **(task_options or {})).steps if steps is None else steps

@@ -14,9 +14,11 @@ What is swept for a method (:func:`grid_for`):
 * otherwise its ``d0`` (initial distance estimate), over the default times the factors;
 * otherwise nothing: one run per seed with the registered defaults.
 
-A method name ending in ``_warmup_cosine`` is the registered method with its swept value used
-as the peak of ``optax.warmup_cosine_decay_schedule`` (5% linear warm-up, cosine decay to 0 over
-the budget), e.g. ``adamw_warmup_cosine``.
+A method name ``<registry name>@<schedule>`` is the registered method with its swept value used
+as the peak of a schedule over the budget (:data:`SCHEDULES`: ``warmup_cosine``, ``cosine``,
+``wsd``, ``linear_to_zero``, ``inverse_sqrt``, ``rex``, ``onecycle``, ``constant``), e.g.
+``adam@wsd``. ``<name>_warmup_cosine`` is accepted for ``<name>@warmup_cosine``: 5% linear
+warm-up from 0, then cosine decay to 0 (``optax.warmup_cosine_decay_schedule``).
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ __all__ = [
     "BASELINE_METHODS",
     "LR_FREE_FAMILIES",
     "SCALE_FACTORS",
+    "SCHEDULES",
     "TUNED_FACTORS",
     "Method",
     "default_methods",
     "grid_for",
+    "parse_label",
     "run",
 ]
 
@@ -57,6 +61,51 @@ BASELINE_METHODS = ("sgd_momentum", "adam", "adamw_warmup_cosine")
 LR_FREE_FAMILIES = ("parameter_free", "polyak")
 _COSINE = "_warmup_cosine"
 _MAX_RECORDS = 200
+
+
+def _warmup(steps: int) -> int:
+    return max(1, steps // 20)
+
+
+def _schedule(name: str, peak: Any, steps: int) -> Any:
+    from adaptlr import schedules
+
+    if name == "constant":
+        return peak
+    if name == "warmup_cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, peak, _warmup(steps), steps, 0.0)
+    if name == "cosine":
+        return schedules.SCHEDULES["cosine"](peak, steps, warmup_steps=_warmup(steps))
+    if name == "wsd":
+        return schedules.SCHEDULES["wsd"](peak, steps, warmup_steps=_warmup(steps))
+    if name == "linear_to_zero":
+        return schedules.SCHEDULES["linear_to_zero"](peak, steps, warmup_steps=_warmup(steps))
+    if name == "inverse_sqrt":
+        return schedules.SCHEDULES["inverse_sqrt"](peak, _warmup(steps))
+    if name == "rex":
+        return schedules.SCHEDULES["rex"](peak, steps)
+    if name == "onecycle":
+        return schedules.SCHEDULES["onecycle"](peak, steps)
+    raise ValueError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}")
+
+
+#: Schedules a method label can name after ``@``; each takes its peak from the swept value and
+#: spans the whole budget (warm-up: 5% of the steps where the schedule has one).
+SCHEDULES = ("constant", "warmup_cosine", "cosine", "wsd", "linear_to_zero", "inverse_sqrt",
+             "rex", "onecycle")
+
+
+def parse_label(label: str) -> tuple[str, str | None]:
+    """``(registry name, schedule or None)`` of a method label."""
+    if "@" in label:
+        name, schedule = label.split("@", 1)
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {schedule!r} in {label!r}; known: "
+                             f"{', '.join(SCHEDULES)}")
+        return name, schedule
+    if label.endswith(_COSINE) and label not in registry.names():
+        return label[: -len(_COSINE)], "warmup_cosine"
+    return label, None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,10 +142,7 @@ def grid_for(label: str, task: Task, factors: Sequence[float] | None = None) -> 
     ``factors`` default to :data:`SCALE_FACTORS` for learning-rate-free families and
     :data:`TUNED_FACTORS` otherwise.
     """
-    schedule = None
-    spec_name = label
-    if label.endswith(_COSINE) and label not in registry.names():
-        spec_name, schedule = label[: -len(_COSINE)], "warmup_cosine"
+    spec_name, schedule = parse_label(label)
     spec = registry.get(spec_name)
     arg = _swept_argument(spec)
     if schedule is not None and arg is None:
@@ -125,9 +171,8 @@ def _optimizer_factory(
         if method.sweep_arg is None:
             return spec.build()
         value = hyperparams["value"]
-        if method.schedule == "warmup_cosine":
-            value = optax.warmup_cosine_decay_schedule(
-                0.0, value, max(1, steps // 20), steps, 0.0)
+        if method.schedule is not None:
+            value = _schedule(method.schedule, value, steps)
         return spec.build(**{method.sweep_arg: value})
 
     return make
@@ -282,8 +327,7 @@ def run(
     record_every = _record_every(steps, task.eval_every)
     grids = []
     for label in methods:
-        base = label[: -len(_COSINE)] if label.endswith(_COSINE) else label
-        free = registry.get(base).family in LR_FREE_FAMILIES if base in registry.names() else False
+        free = registry.get(parse_label(label)[0]).family in LR_FREE_FAMILIES
         grids.append(grid_for(label, task, scale_factors if free else factors))
     done = results.completed_keys(results_path)
     appended: list[dict[str, Any]] = []
