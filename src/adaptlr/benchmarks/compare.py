@@ -31,9 +31,13 @@ COMPARE_SCALE_FACTORS = (0.1, 1.0, 10.0)
 def report(results_path: str, out_dir: str | None, *, task: str | None = None,
            methods: Sequence[str] | None = None, selection: str = "final",
            formats: Sequence[str] = ("png", "pdf"), steps: int | None = None,
-           seeds: Sequence[int] | None = None,
+           seeds: Sequence[int] | None = None, prefix: str | None = None,
            ) -> tuple[list[summary.MethodSummary], str, list[str]]:
-    """Table and figures of the records in ``results_path`` (filtered by task/methods/budget)."""
+    """Table and figures of the records in ``results_path`` (filtered by task/methods/budget).
+
+    Figures are ``<out_dir>/<prefix>{sensitivity,curves,effective_lr}.<format>``; the prefix
+    defaults to ``<task>_``.
+    """
     records = []
     for r in results.read(results_path):
         config = r["config"]
@@ -57,7 +61,8 @@ def report(results_path: str, out_dir: str | None, *, task: str | None = None,
     figures: list[str] = []
     if out_dir is not None:
         name = records[0]["config"]["task"]
-        figures = plots.plot_all(records, rows, out_dir, prefix=f"{name}_", title=name,
+        figures = plots.plot_all(records, rows, out_dir,
+                                 prefix=f"{name}_" if prefix is None else prefix, title=name,
                                  formats=formats)
     return rows, text, figures
 
