@@ -262,7 +262,9 @@ def sweep(
 
     ``train_one`` sees one configuration (the leaves of ``configs`` without their leading axis)
     and must be traceable; the result has the leaves of ``train_one``'s output with a leading
-    axis K. The configurations are split over a 1-D mesh of ``devices`` and vmapped on each.
+    axis K. The configurations are split over a 1-D mesh of ``devices``; each device trains its
+    share as ``vmap_size`` says. As with ``jax.jit``, arrays that ``train_one`` closes over are
+    baked into the compiled program, which is reused for the same ``train_one`` object.
 
     Args:
       train_one: ``config -> result``, both pytrees of arrays.
