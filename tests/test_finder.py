@@ -382,3 +382,13 @@ def test_cli_lr_find_reports_unknown_names(capsys):
     assert "no_such" in capsys.readouterr().err
     assert cli.main(["lr-find", "--task", "no_such_task", "--optimizer", "sgd"]) == 2
     assert "no_such_task" in capsys.readouterr().err
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import adaptlr.finder
+
+    failures, tried = doctest.testmod(adaptlr.finder, optionflags=doctest.ELLIPSIS)
+    assert tried > 0
+    assert failures == 0

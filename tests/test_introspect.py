@@ -295,3 +295,13 @@ def test_tools_page_examples_run():
     assert len(blocks) == 3
     for block in blocks:
         exec(compile(block, str(page), "exec"), {})
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import adaptlr.introspect
+
+    failures, tried = doctest.testmod(adaptlr.introspect, optionflags=doctest.ELLIPSIS)
+    assert tried > 0
+    assert failures == 0

@@ -568,3 +568,13 @@ def test_two_processes_give_the_single_process_result(tmp_path):
             np.testing.assert_allclose(out["effective_lr"], reference.effective_lr, rtol=1e-6)
             np.testing.assert_array_equal(out["diverged"], reference.diverged)
             np.testing.assert_array_equal(out["diverged_at"], reference.diverged_at)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import adaptlr.sweep
+
+    failures, tried = doctest.testmod(adaptlr.sweep, optionflags=doctest.ELLIPSIS)
+    assert tried > 0
+    assert failures == 0
