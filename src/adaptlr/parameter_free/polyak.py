@@ -268,6 +268,8 @@ def scale_by_alig(
       constraint set is not part of the transformation (chain ``optax.projections`` for it).
       ``pytorch_optimizer.AliG``, against which the goldens are generated, fixes
       :math:`\\delta = 10^{-6}` and computes the squared norm in float32; see the generator.
+      ``max_lr`` defaults to ``0.1`` (the value of the authors' README example) where the
+      reference's default is ``None``; pass ``max_lr=None`` for the uncapped step.
     """
     check_all(ALIG_RANGES, momentum=momentum, eps=eps)
     if max_lr is not None:
