@@ -245,3 +245,25 @@ def test_wrapper_validates():
         adaptlr.hypergradient(optax.sgd, 0.1, -1.0)
     with pytest.raises(ValueError, match="rule"):
         adaptlr.hypergradient(optax.sgd, 0.1, 0.1, rule="both")
+
+
+def test_wrapper_forwards_value_and_wraps_adaptlr_methods():
+    # A loss-value optimizer inside: value= reaches it (optax.scale_by_polyak requires it).
+    def polyak(learning_rate):
+        return optax.chain(optax.scale_by_polyak(max_learning_rate=learning_rate),
+                           optax.scale(-1.0))
+
+    tx = adaptlr.hypergradient(polyak, 0.1, 1e-2)
+    x = jnp.array([1.0, -2.0])
+    state = tx.init(x)
+    updates, state = tx.update(x, state, x, value=0.5 * jnp.sum(x**2))
+    # capped Polyak step min(2.5 / 5, 0.1) = 0.1; the tangent is -g where the cap is active
+    np.testing.assert_allclose(updates, -0.1 * x, rtol=1e-6)
+    np.testing.assert_allclose(state.previous_tangent, -x, rtol=1e-6)
+    # An adaptlr method whose update is eta / b_t * g learns its eta the same way.
+    tx = adaptlr.hypergradient(adaptlr.adagrad_norm, 1.0, 1e-2, b0=1.0)
+    state = tx.init(x)
+    for _ in range(2):
+        updates, state = tx.update(x, state, x)
+    # h = g . d(update_1)/d eta = -|x|^2 / sqrt(1 + |x|^2) = -5 / sqrt(6)
+    assert float(state.learning_rate) == pytest.approx(1.0 + 1e-2 * 5 / np.sqrt(6), rel=1e-6)
