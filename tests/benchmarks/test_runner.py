@@ -160,3 +160,24 @@ def test_schedule_labels_put_the_swept_value_at_the_peak(tmp_path):
     assert runner.parse_label("sgd_warmup_cosine") == ("sgd", "warmup_cosine")
     with pytest.raises(ValueError, match="unknown schedule"):
         runner.parse_label("adam@sawtooth")
+
+
+def test_schedule_free_runs_are_evaluated_at_x(tmp_path):
+    import jax
+    import optax
+
+    path = str(tmp_path / "r.jsonl")
+    [record] = runner.run("quadratic", ["schedule_free_sgd"], [0], path, scale_factors=[1.0],
+                          progress=False, **FAST)
+    task = tasks.get_task("quadratic", eval_every=20)
+    lr = record["config"]["value"]
+    tx = adaptlr.registry.get("schedule_free_sgd").build(learning_rate=lr)
+    init_key, _ = jax.random.split(jax.random.key(0))
+    y = task.init_fn(init_key)
+    state = tx.init(y)
+    for _ in range(20):
+        updates, state = tx.update(jax.grad(task.loss_fn)(y, None), state, y)
+        y = optax.apply_updates(y, updates)
+    x = adaptlr.schedule_free_eval_params(state, y)
+    assert record["final"]["loss"] == pytest.approx(float(task.loss_fn(x, None)), rel=1e-4)
+    assert not np.isclose(float(task.loss_fn(x, None)), float(task.loss_fn(y, None)), rtol=1e-3)

@@ -74,7 +74,9 @@ def test_char_transformer_is_causal():
     model = models.CharTransformer(10, 8, width=16, depth=1, heads=2, rngs=nnx.Rngs(0))
     tokens = jnp.asarray([[1, 2, 3, 4, 5, 6, 7, 8]]) % 10
     changed = tokens.at[0, 5].set(0)
-    a, b = model(tokens), model(changed)
+    graphdef, state = nnx.split(model)
+    apply = jax.jit(lambda t: nnx.merge(graphdef, state)(t))
+    a, b = apply(tokens), apply(changed)
     np.testing.assert_allclose(a[0, :5], b[0, :5], atol=1e-6)
     assert not np.allclose(a[0, 5:], b[0, 5:])
 
