@@ -53,7 +53,25 @@ def test_matches_reference_trajectory(name: str, problem: str) -> None:
     # setting would reject.
     with jax.enable_x64(True), jax.numpy_rank_promotion("allow"):
         ours = rp.run_jax(problem, prodigy(**SETTINGS[name]))
+    # max_relative_error alone would pass a NaN trajectory (max(0.0, nan) is 0.0).
+    assert all(np.all(np.isfinite(v)) for v in ours.values())
+    assert ours.keys() == golden.keys()
     assert rp.max_relative_error(ours, golden) <= 1e-10
+
+
+def test_b1_zero_uses_current_d_unless_reference_flag() -> None:
+    # prodigyopt's b1 = 0 branch scales the gradient by the updated d (golden checked above
+    # with reference_b1_zero=True). Without the flag, b1 = 0 is the momentum branch's formula
+    # m = 0 * m + d_k g at b1 = 0: a traced-like array b1 takes that branch, a float 0 the
+    # memory-saving one, and both must agree.
+    golden = load_golden("prodigy_nomomentum_warmup", "quadratic")
+    with jax.enable_x64(True):
+        ours = rp.run_jax("quadratic", prodigy(b1=0.0, learning_rate=_warmup))
+        via_momentum = rp.run_jax(
+            "quadratic", prodigy(b1=jnp.asarray(0.0, jnp.float64), learning_rate=_warmup)
+        )
+    assert rp.max_relative_error(ours, via_momentum) <= 1e-13
+    assert rp.max_relative_error(ours, golden) > 1e-3  # the reference's branch differs
 
 
 def _numpy_prodigy(grads: list[np.ndarray], x0: np.ndarray, d0: float = 1e-6) -> list[float]:

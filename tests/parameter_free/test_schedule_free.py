@@ -111,6 +111,11 @@ def _run(problem: str, tx: optax.GradientTransformation, eval_params: Callable[.
 def test_matches_reference_y_and_x(name: str, problem: str) -> None:
     golden_y, golden_x = load_golden(name, problem)
     ours_y, ours_x = _run(problem, SETTINGS[name](), schedule_free_eval_params)
+    # max_relative_error alone would pass a NaN trajectory (max(0.0, nan) is 0.0).
+    for traj in (*ours_y.values(), *ours_x.values()):
+        assert np.all(np.isfinite(traj))
+    assert ours_y.keys() == golden_y.keys() and ours_x.keys() == golden_x.keys()
+    assert golden_x["w" if problem == "quadratic" else "w1"].shape[0] == rp.STEPS // X_EVERY + 1
     assert rp.max_relative_error(ours_y, golden_y) <= 1e-10
     assert rp.max_relative_error(ours_x, golden_x) <= 1e-10
 

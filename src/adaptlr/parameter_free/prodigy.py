@@ -139,6 +139,8 @@ def scale_by_prodigy(
       slice_p: integer in ``[1, inf)``; estimate ``d`` from every ``slice_p``-th entry.
       state_dtype: dtype of the moments and ``s``; ``None`` follows the parameters, except
         float16, which is stored in float32 (``d**2 g**2`` underflows float16).
+      reference_b1_zero: with ``b1 = 0``, scale the gradient by the updated ``d_{k+1}`` as
+        ``prodigyopt`` does in that branch (see Departures); off by default.
 
     Returns:
       An ``optax.GradientTransformation``; its ``update`` needs ``params``.
@@ -165,8 +167,14 @@ def scale_by_prodigy(
       Python; here the same skip is a select on traced values. For an all-zero tensor the
       reference stores a scalar zero ``p0`` to save memory; here ``p0`` is always stored
       (identical arithmetic). float16 state is promoted to float32 (see ``state_dtype``).
-      Otherwise the arithmetic follows ``prodigyopt`` 1.1 operation by operation, including
-      the quirk that the first estimate above ``d0`` is not limited by ``growth_rate``.
+      With ``b1 = 0`` the reference's separate branch steps by ``eta_k d_{k+1} g_k`` (the
+      *updated* ``d``) where its momentum branch, the limit ``b1 -> 0`` and the paper use
+      ``m_{k+1} = d_k g_k``; adaptlr uses ``d_k`` and ``reference_b1_zero=True`` reproduces the
+      reference. As in the reference (and unlike the paper's ``d_k eps``) the denominator uses
+      ``d_{k+1} eps``. Otherwise the arithmetic follows ``prodigyopt`` 1.1 operation by
+      operation, including the quirk that the first estimate above ``d0`` is not limited by
+      ``growth_rate``. Optax's ``optax.contrib.prodigy`` differs from both: it always applies
+      bias correction and returns NaN on zero-gradient or zero-learning-rate steps.
     """
     check_all(
         RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
