@@ -231,7 +231,7 @@ def scale_by_adam_mini(
       [(1, 2, 1), (16,), (1, 16)]
 
     References:
-      Zhang, Chen, Li, Ding, Chen, Kingma, Sun and Luo, *Adam-mini: Use Fewer Learning Rates
+      Zhang et al., *Adam-mini: Use Fewer Learning Rates
       To Gain More*, arXiv:2406.16793, 2024 (ICLR 2025). Reference code: the authors'
       ``adam_mini`` package (version 1.1.1).
 

@@ -132,8 +132,8 @@ def scale_by_came(
       >>> updates, state = tx.update(params, tx.init(params), params)
 
     References:
-      Luo, Ren, Zheng, Guo, Jiang, Lin and You, *CAME: Confidence-guided Adaptive
-      Memory Efficient Optimization*, ACL 2023. Reference code: the authors'
+      Luo et al., *CAME: Confidence-guided Adaptive Memory Efficient Optimization*,
+      ACL 2023. Reference code: the authors'
       ``came-pytorch`` package.
 
     Departures:

@@ -242,8 +242,7 @@ def scale_by_adam_atan2(
       >>> updates, state = tx.update(jnp.ones(3), tx.init(jnp.zeros(3)))
 
     References:
-      Everett, Xiao, Wortsman, Alemi, Novak, Liu, Gur, Sohl-Dickstein, Kaelbling, Lee and
-      Pennington, *Scaling Exponents Across Parameterizations and Optimizers*, ICML 2024
+      Everett et al., *Scaling Exponents Across Parameterizations and Optimizers*, ICML 2024
       (Section 4.4). Reference code: ``adam-atan2-pytorch`` (``AdamAtan2``).
 
     Departures:
