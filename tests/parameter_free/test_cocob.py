@@ -216,3 +216,12 @@ def test_needs_params() -> None:
 def test_validation(name: str, value: float) -> None:
     with pytest.raises(ValueError, match=name):
         cocob(**{name: value})
+
+
+def test_optax_contrib_cocob_matches_reference_on_replayed_gradients() -> None:
+    # As recorded in docs/faithfulness.md.
+    name = "cocob_wd_eps"
+    with x64():
+        tx = optax.contrib.cocob(weight_decay=1e-3, eps=1e-6)
+        ours = run_replay("mlp", tx, golden(name, "mlp", "grad__"))
+    assert max_relative_error(ours, golden(name, "mlp")) <= TOL

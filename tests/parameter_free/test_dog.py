@@ -354,3 +354,30 @@ def test_empty_and_zero_size_trees() -> None:
             state = tx.init(params)
             updates, state = tx.update(params, state, params)
             assert jax.tree.structure(updates) == jax.tree.structure(params)
+
+
+# ------------------------------------------------------------------------------------------
+# optax.contrib, as recorded in docs/faithfulness.md
+# ------------------------------------------------------------------------------------------
+
+
+def test_optax_contrib_dog_matches_reference_except_init_eta() -> None:
+    with x64():
+        same = run_jax("quadratic", optax.contrib.dog(init_step=("heuristic", 1e-4),
+                                                      weight_decay=1e-3))
+        init = run_jax("quadratic", optax.contrib.dog(init_step=("learning_rate", 1e-2),
+                                                      learning_rate=0.8, eps=1e-6))
+    assert max_relative_error(same, golden("dog_reps_wd", "quadratic")) <= TOL
+    # Optax's first step is learning_rate * init_eta; the reference's is init_eta.
+    assert max_relative_error(init, golden("dog_init_eta", "quadratic")) > 0.1
+
+
+def test_optax_contrib_dowg_differs_by_its_eps() -> None:
+    x0 = np.concatenate([v.reshape(-1) for v in init_params("quadratic").values()])
+    r_eps = 1e-6 * (1 + np.linalg.norm(x0))
+    ref = dowg_numpy("quadratic")
+    with x64():
+        no_eps = run_jax("quadratic", optax.contrib.dowg(init_estim_sq_dist=r_eps**2, eps=0.0))
+        default = run_jax("quadratic", optax.contrib.dowg(init_estim_sq_dist=r_eps**2))
+    assert max_relative_error(no_eps, ref) <= TOL
+    assert max_relative_error(default, ref) > 1.0

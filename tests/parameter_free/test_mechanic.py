@@ -302,3 +302,14 @@ def test_needs_params() -> None:
 def test_validation(factory: Any, name: str, value: Any) -> None:
     with pytest.raises(ValueError, match=name):
         factory(**{name: value})
+
+
+def test_optax_contrib_mechanize_departs_from_the_reference() -> None:
+    # As recorded in docs/faithfulness.md: s_1 = s_init, m_0 = 0 with |h| + eps and a clipped
+    # reward make Optax's version a different algorithm (deviation of order 1 even without
+    # the lambda term, where adaptlr agrees to 1e-10 with either decay point).
+    name = "mechanic_sgd_nodecay"
+    with x64():
+        tx = optax.contrib.mechanize(optax.sgd(1.0), weight_decay=0.0, s_init=1e-8)
+        theirs = run_replay("quadratic", tx, golden(name, "quadratic", "grad__"))
+    assert max_relative_error(theirs, golden(name, "quadratic")) > 1.0
