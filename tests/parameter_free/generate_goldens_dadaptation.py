@@ -19,7 +19,14 @@ of ``max_relative_error``) of a second reference run whose gradients are all mul
 implementations differ at least that much (their autodiff rounds differently), so where the
 floor exceeds the 1e-10 tolerance the trajectory itself is ill-conditioned (the reference
 diverges, or d jumps on a near-cancellation) and cannot be matched to 1e-10 by any
-implementation that is not bit-identical to PyTorch's; the test compares up to that step.
+implementation that is not bit-identical to PyTorch's; the test compares closed-loop
+trajectories only while the floor stays below 1e-13 (a thousandth of the tolerance: JAX's
+and PyTorch's gradients differ by several ulps, not one, and the deviation grows with the
+perturbation; measured, adaptlr's closed-loop deviation is 10-100 times the floor). For every
+setting
+whose floor rises above that, ``replay/<setting>/<problem>/<param>`` holds the reference's
+200 gradients, which the test feeds to adaptlr open-loop (no feedback of rounding through the
+loss) and compares over the whole run.
 """
 
 from __future__ import annotations
@@ -97,6 +104,24 @@ KEPT_STEPS = np.array(sorted(set(range(11)) | set(range(0, STEPS + 1, 5))))
 #: Relative size of the gradient perturbation that measures a golden's rounding sensitivity.
 PERTURBATION = 2.0**-52
 
+#: Floors above this (1e-3 of the test's 1e-10) get a replay of the reference's gradients.
+REPLAY_ABOVE = 1e-13
+
+
+class _Recorded:
+    """A torch optimizer that keeps a copy of every gradient it is given."""
+
+    def __init__(self, opt: Any, params: list[Any]) -> None:
+        self.opt, self.params = opt, params
+        self.grads: list[list[np.ndarray]] = []
+
+    def zero_grad(self) -> None:
+        self.opt.zero_grad()
+
+    def step(self, closure: Any = None) -> None:
+        self.grads.append([p.grad.detach().numpy().copy() for p in self.params])
+        self.opt.step(closure)
+
 
 class _Perturbed:
     """A torch optimizer that sees every gradient multiplied by ``1 + PERTURBATION``."""
@@ -162,7 +187,13 @@ def main() -> None:
                 return _Perturbed(opt, params) if perturbed else opt
 
             for problem in PROBLEMS:
-                traj = run_torch(problem, make)
+                recorders: list[_Recorded] = []
+
+                def recorded(params: list[Any]) -> _Recorded:
+                    recorders.append(_Recorded(make(params), params))
+                    return recorders[-1]
+
+                traj = run_torch(problem, recorded)
                 other = run_torch(problem, lambda params: make(params, perturbed=True))
                 for param, values in traj.items():
                     if not np.all(np.isfinite(values)):
@@ -170,6 +201,10 @@ def main() -> None:
                     arrays[f"{name}/{problem}/{param}"] = values[KEPT_STEPS]
                 floor = relative_deviation(other, traj)[KEPT_STEPS]
                 arrays[f"floor/{name}/{problem}"] = floor
+                if np.max(floor) > REPLAY_ABOVE:
+                    for i, param in enumerate(traj):
+                        arrays[f"replay/{name}/{problem}/{param}"] = np.stack(
+                            [g[i] for g in recorders[0].grads])
                 print(f"{method:8s} {name:28s} {problem:10s} floor at step 200: {floor[-1]:.1e}")
         arrays["settings"] = np.array(json.dumps([[n, o] for n, _, o in settings]))
         arrays["steps"] = KEPT_STEPS

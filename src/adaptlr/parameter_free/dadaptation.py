@@ -11,10 +11,16 @@ The numbers follow the authors' package ``dadaptation`` 3.2 (checked to a relati
 all five, against that package:
 
 * Steps whose weighted gradient sum ``s`` is still exactly zero (zero gradients from the start)
-  change no statistic, as in the package, where ``step`` returns early; ``count`` counts the
-  steps taken, which also index the learning-rate schedule. The package divides by zero in the
-  same situation for SGD, and Optax's ``contrib.dadapt_adamw`` turns ``d`` into NaN.
+  change no statistic, as in the package, where ``step`` returns early (Adam's bias correction
+  and Adan's first-step rule count only the steps taken, ``k``). ``count`` counts every update
+  and indexes the learning-rate schedule, as an external PyTorch scheduler would. The package
+  divides by zero in this situation for SGD; Optax's ``contrib.dadapt_adamw`` turns ``d`` into
+  NaN.
 * The estimate ``d`` is frozen while the learning rate is ``0`` (the package's ``if lr > 0``).
+  Departure: at a learning rate of exactly ``0`` the parameters do not move. The package still
+  moves them then, by the moments it accumulated earlier (Adam, Adan), toward the dual-averaging
+  point (SGD and AdaGrad with momentum) and by AdaGrad's still-growing accumulator; a schedule
+  that reaches ``0`` is meant to stop training.
 * One global estimate over the whole tree: the package's per-parameter-group learning rates and
   ``layer_scale`` are not offered (compose with ``optax.multi_transform`` for separate
   estimates); ``log_every`` and ``fsdp_in_use`` are not needed (read ``d`` from the state;
@@ -44,6 +50,7 @@ from adaptlr._base import (
     is_checkable,
     resolve,
     tree_l1_norm,
+    tree_max_abs,
     tree_norm,
     tree_sq_norm,
     tree_sum,
@@ -146,6 +153,20 @@ def _cast_like(tree: PyTree, like: PyTree) -> PyTree:
     return jax.tree.map(lambda x, y: x.astype(y.dtype), tree, like)
 
 
+def _decays(k: jax.Array, grads: PyTree) -> jax.Array:
+    """Whether this step is taken, so that decoupled decay applies (as in the reference).
+
+    A step is skipped only while no step has been taken (``k == 0``) and every gradient is
+    zero; the extra pass over the gradients runs only in that case.
+    """
+    return jax.lax.cond(k > 0, lambda: jnp.ones((), bool), lambda: tree_max_abs(grads) > 0)
+
+
+def _still_at_zero_lr(updates: PyTree, lr: jax.Array) -> PyTree:
+    """Zero updates while the learning rate is 0 (a scalar select, fused into the update)."""
+    return jax.tree.map(lambda u: jnp.where(lr > 0, u, jnp.zeros_like(u)), updates)
+
+
 # --------------------------------------------------------------------------------------------
 # D-Adapt SGD
 # --------------------------------------------------------------------------------------------
@@ -154,7 +175,7 @@ def _cast_like(tree: PyTree, like: PyTree) -> PyTree:
 class DAdaptSGDState(NamedTuple):
     """State of :func:`scale_by_dadapt_sgd`."""
 
-    count: jax.Array  # shape=(), int32: steps taken (schedule index)
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates (schedule index)
     d: jax.Array  # shape=(), scalar dtype: distance estimate
     numerator: jax.Array  # shape=(), scalar dtype: sum_k lambda_k <g_k, s_k>
     g0_norm: jax.Array  # shape=(), scalar dtype: ||g_0||, 0 until a non-zero gradient
@@ -247,15 +268,14 @@ def scale_by_dadapt_sgd(
         c = 1 - _scalar(momentum, dtype)
 
         def step(p: jax.Array, x0: jax.Array, s: jax.Array, g: jax.Array) -> jax.Array:
+            # x_k - x_{k+1} = c (x_k - z_{k+1}), z_{k+1} = x_0 - s_{k+1}.
             p = p.astype(dtype)
-            # The new iterate as the reference forms it; p - new is then exact in most steps,
-            # so applying the update reproduces it to the last bit.
-            new = p * (1 - c) + (x0.astype(dtype) - s.astype(dtype)) * c
-            return (p - new).astype(g.dtype)
+            return (c * (p - (x0.astype(dtype) - s.astype(dtype)))).astype(g.dtype)
 
         out = jax.tree.map(step, params, state.x0, s, updates)
+        out = _still_at_zero_lr(out, lr)
         new_state = DAdaptSGDState(
-            count=jnp.where(taken, optax.safe_increment(state.count), state.count),
+            count=optax.safe_increment(state.count),
             d=d, numerator=jnp.where(taken, numerator, state.numerator),
             g0_norm=g0, effective_lr=dlr, s=s, x0=state.x0,
         )
@@ -297,7 +317,7 @@ def dadapt_sgd(
 class DAdaptAdaGradState(NamedTuple):
     """State of :func:`scale_by_dadapt_adagrad`."""
 
-    count: jax.Array  # shape=(), int32: steps taken (schedule index)
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates (schedule index)
     d: jax.Array  # shape=(), scalar dtype: distance estimate
     gsq_weighted: jax.Array  # shape=(), scalar dtype: sum_k lambda_k^2 ||g_k||^2_{A_k^-1}
     sksq_weighted: jax.Array  # shape=(), scalar dtype: ||s_k||^2_{A_k^-1}
@@ -399,12 +419,12 @@ def scale_by_dadapt_adagrad(
         def step(p: jax.Array, x0: jax.Array, s: jax.Array, r: jax.Array,
                  g: jax.Array) -> jax.Array:
             p = p.astype(dtype)
-            new = p * (1 - c) + (x0.astype(dtype) - s.astype(dtype) / r) * c
-            return (p - new).astype(g.dtype)  # exact in most steps, as in SGD
+            return (c * (p - (x0.astype(dtype) - s.astype(dtype) / r))).astype(g.dtype)
 
         out = jax.tree.map(step, params, state.x0, s, root, updates)
+        out = _still_at_zero_lr(out, lr)
         new_state = DAdaptAdaGradState(
-            count=jnp.where(taken, optax.safe_increment(state.count), state.count),
+            count=optax.safe_increment(state.count),
             d=d, gsq_weighted=jnp.where(taken, gsq_weighted, state.gsq_weighted),
             sksq_weighted=jnp.where(taken, sksq.astype(dtype), state.sksq_weighted),
             s_l1=jnp.where(taken, s_l1, state.s_l1), effective_lr=dlr,
@@ -444,7 +464,8 @@ def dadapt_adagrad(
 class DAdaptAdamState(NamedTuple):
     """State of :func:`scale_by_dadapt_adam`."""
 
-    count: jax.Array  # shape=(), int32: steps taken (schedule and bias-correction index)
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates (schedule index)
+    k: jax.Array  # shape=(), int32: steps taken, s non-zero (bias-correction index)
     d: jax.Array  # shape=(), scalar dtype: distance estimate
     numerator: jax.Array  # shape=(), scalar dtype: EMA of lambda_k <g_k, s_k / (sqrt(nu) + eps)>
     effective_lr: jax.Array  # shape=(), scalar dtype: lambda_k = lr d_k (bias correction) applied
@@ -531,7 +552,8 @@ def scale_by_dadapt_adam(
         dtype = _scalar_dtype(params)
         zero = jnp.zeros((), dtype)
         zeros = jax.tree.map(jnp.zeros_like, params)
-        return DAdaptAdamState(count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
+        return DAdaptAdamState(count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32),
+                               d=_scalar(d0, dtype),
                                numerator=zero, effective_lr=zero, mu=zeros, nu=zeros, s=zeros)
 
     def update_fn(updates: PyTree, state: DAdaptAdamState,
@@ -544,7 +566,7 @@ def scale_by_dadapt_adam(
         beta = jnp.sqrt(b2_)
         dlr = state.d * lr
         if bias_correction:
-            k = (state.count + 1).astype(dtype)
+            k = (state.k + 1).astype(dtype)
             dlr = dlr * jnp.sqrt(1 - b2_**k) / (1 - b1_**k)
         if decoupled_weight_decay:
             grads = jax.tree.map(lambda g: g.astype(dtype), updates)
@@ -567,18 +589,19 @@ def scale_by_dadapt_adam(
 
         if decoupled_weight_decay and needs_params:
             wd = _scalar(weight_decay, dtype)  # type: ignore[arg-type]
+            wd = jnp.where(_decays(state.k, grads), wd, 0)
 
             def step(m: jax.Array, v: jax.Array, p: jax.Array, g: jax.Array) -> jax.Array:
-                p = p.astype(dtype)
-                new = (p - p * (wd * dlr)) - direction(m, v)
-                return (p - new).astype(g.dtype)  # exact in most steps, as in SGD
+                return (direction(m, v) + p.astype(dtype) * (wd * dlr)).astype(g.dtype)
 
             out = jax.tree.map(step, mu, nu, params, updates)
         else:
             out = jax.tree.map(lambda m, v, g: direction(m, v).astype(g.dtype), mu, nu, updates)
+        out = _still_at_zero_lr(out, lr)
         new_state = DAdaptAdamState(
-            count=jnp.where(taken, optax.safe_increment(state.count), state.count),
-            d=d, numerator=jnp.where(taken, numerator, state.numerator), effective_lr=dlr,
+            count=optax.safe_increment(state.count),
+            k=jnp.where(taken, optax.safe_increment(state.k), state.k), d=d,
+            numerator=jnp.where(taken, numerator, state.numerator), effective_lr=dlr,
             mu=mu, nu=nu, s=s,
         )
         return out, new_state
@@ -621,7 +644,8 @@ def dadapt_adam(
 class DAdaptAdanState(NamedTuple):
     """State of :func:`scale_by_dadapt_adan`."""
 
-    count: jax.Array  # shape=(), int32: steps taken (schedule index)
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates (schedule index)
+    k: jax.Array  # shape=(), int32: steps taken, s non-zero (g_{-1} = g_0 while 0)
     d: jax.Array  # shape=(), scalar dtype: distance estimate
     gsq_weighted: jax.Array  # shape=(), scalar dtype: EMA of lambda_k^2 ||g_k||^2_{nu}
     effective_lr: jax.Array  # shape=(), scalar dtype: lambda_k = lr d_k last applied
@@ -704,7 +728,8 @@ def scale_by_dadapt_adan(
         dtype = _scalar_dtype(params)
         zero = jnp.zeros((), dtype)
         zeros = jax.tree.map(jnp.zeros_like, params)
-        return DAdaptAdanState(count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
+        return DAdaptAdanState(count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32),
+                               d=_scalar(d0, dtype),
                                gsq_weighted=zero, effective_lr=zero, mu=zeros, delta=zeros,
                                nu=zeros, s=zeros, prev_grad=zeros)
 
@@ -717,7 +742,7 @@ def scale_by_dadapt_adan(
         b1_, b2_, b3_ = _scalar(b1, dtype), _scalar(b2, dtype), _scalar(b3, dtype)
         eps_ = _scalar(eps, dtype)
         dlr = state.d * lr
-        first = state.count == 0
+        first = state.k == 0
         grads = jax.tree.map(lambda g: g.astype(dtype), updates)
         diff = jax.tree.map(
             lambda g, h: jnp.where(first, jnp.zeros_like(g), g - h.astype(dtype)),
@@ -725,8 +750,9 @@ def scale_by_dadapt_adan(
         mu = jax.tree.map(lambda m, g: b1_ * m.astype(dtype) + dlr * (1 - b1_) * g, state.mu, grads)
         delta = jax.tree.map(lambda n, x: b2_ * n.astype(dtype) + dlr * (1 - b2_) * x,
                              state.delta, diff)
-        nu = jax.tree.map(lambda v, g, x: b3_ * v.astype(dtype) + (1 - b3_) * jnp.square(g + b2_ * x),
-                          state.nu, grads, diff)
+        nu = jax.tree.map(
+            lambda v, g, x: b3_ * v.astype(dtype) + (1 - b3_) * jnp.square(g + b2_ * x),
+            state.nu, grads, diff)
         s = jax.tree.map(lambda s, g: b3_ * s.astype(dtype) + dlr * (1 - b3_) * g, state.s, grads)
         mu, delta = _cast_like(mu, state.mu), _cast_like(delta, state.delta)
         nu, s = _cast_like(nu, state.nu), _cast_like(s, state.s)
@@ -743,24 +769,24 @@ def scale_by_dadapt_adan(
             return (m.astype(dtype) + b2_ * n.astype(dtype)) / r
 
         if needs_params:
-            decay = dlr * _scalar(weight_decay, dtype)  # type: ignore[arg-type]
+            wd = _scalar(weight_decay, dtype)  # type: ignore[arg-type]
+            decay = dlr * jnp.where(_decays(state.k, grads), wd, 0)
 
             def step(m: jax.Array, n: jax.Array, r: jax.Array, p: jax.Array,
                      g: jax.Array) -> jax.Array:
-                p = p.astype(dtype)
-                if proximal:
-                    new = (p - direction(m, n, r)) / (1 + decay)
-                else:
-                    new = p * (1 - decay) - direction(m, n, r)
-                return (p - new).astype(g.dtype)  # exact in most steps, as in SGD
+                # Proximal: x_{k+1} = (x_k - n_k) / (1 + decay), so x_k - x_{k+1} is below.
+                u = direction(m, n, r) + decay * p.astype(dtype)
+                return (u / (1 + decay) if proximal else u).astype(g.dtype)
 
             out = jax.tree.map(step, mu, delta, root, params, updates)
         else:
             out = jax.tree.map(lambda m, n, r, g: direction(m, n, r).astype(g.dtype),
                                mu, delta, root, updates)
+        out = _still_at_zero_lr(out, lr)
         new_state = DAdaptAdanState(
-            count=jnp.where(taken, optax.safe_increment(state.count), state.count),
-            d=d, gsq_weighted=jnp.where(taken, gsq_weighted, state.gsq_weighted),
+            count=optax.safe_increment(state.count),
+            k=jnp.where(taken, optax.safe_increment(state.k), state.k), d=d,
+            gsq_weighted=jnp.where(taken, gsq_weighted, state.gsq_weighted),
             effective_lr=dlr, mu=mu, delta=delta, nu=nu, s=s,
             prev_grad=_cast_like(grads, state.prev_grad),
         )
@@ -803,7 +829,7 @@ def dadapt_adan(
 class DAdaptLionState(NamedTuple):
     """State of :func:`scale_by_dadapt_lion`."""
 
-    count: jax.Array  # shape=(), int32: steps taken (schedule index)
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates (schedule index)
     d: jax.Array  # shape=(), scalar dtype: distance estimate
     numerator: jax.Array  # shape=(), scalar dtype: EMA of lambda_k <sign_k, s_k>
     effective_lr: jax.Array  # shape=(), scalar dtype: lambda_k = lr d_k last applied
@@ -900,15 +926,13 @@ def scale_by_dadapt_lion(
             wd = _scalar(weight_decay, dtype)  # type: ignore[arg-type]
 
             def step(c: jax.Array, p: jax.Array, g: jax.Array) -> jax.Array:
-                p = p.astype(dtype)
-                new = p * (1 - dlr * wd) - dlr * c
-                return (p - new).astype(g.dtype)  # exact in most steps, as in SGD
+                return (dlr * wd * p.astype(dtype) + dlr * c).astype(g.dtype)
 
             out = jax.tree.map(step, signs, params, updates)
         else:
             out = jax.tree.map(lambda c, g: (dlr * c).astype(g.dtype), signs, updates)
         new_state = DAdaptLionState(
-            count=jnp.where(taken, optax.safe_increment(state.count), state.count),
+            count=optax.safe_increment(state.count),
             d=d, numerator=jnp.where(taken, numerator, state.numerator), effective_lr=dlr,
             mu=mu, s=s,
         )
