@@ -561,6 +561,12 @@ def test_onecycle_properties(peak, total, pct, anneal, three):
         assert _non_decreasing(v[: top + 1])
         if not three:
             assert _non_increasing(v[top + 1 :])
+        # Continuous at the phase boundaries (each phase starts where the previous one ended).
+        ends = [pct * total - 1] + ([2 * pct * total - 2] if three else [])
+        for end in ends:
+            for side in (-1e-7, 1e-7):
+                assert float(sched(end + side)) == pytest.approx(float(sched(end)), rel=0,
+                                                                 abs=1e-6 * peak)
 
 
 @PROPERTY_SETTINGS
