@@ -84,6 +84,12 @@ def _leaf_sq_norm(x: jax.Array) -> jax.Array:
     return jnp.sum(jnp.square(x)) if x.size else jnp.zeros((), x.dtype)
 
 
+def _difference(x: jax.Array, x0: jax.Array) -> jax.Array:
+    """``x - x0`` in float32 or better: a bf16 difference would round the distance travelled."""
+    dtype = accumulation_dtype(x.dtype)
+    return x.astype(dtype) - x0.astype(dtype)
+
+
 def _safe_ratio(num: jax.Array, den_sq: jax.Array) -> jax.Array:
     """``num / sqrt(den_sq)``, and ``0`` where ``den_sq`` is ``0`` (no gradient seen yet)."""
     positive = den_sq > 0
@@ -194,7 +200,7 @@ def scale_by_dog(
     ) -> tuple[PyTree, DoGState]:
         _require_params(params, "scale_by_dog")
         dtype = state.max_distance.dtype
-        distance = tree_norm(jax.tree.map(lambda x, x0: x - x0, params, state.init_params))
+        distance = tree_norm(jax.tree.map(_difference, params, state.init_params))
         max_distance = jnp.maximum(state.max_distance, distance.astype(dtype))
         sum_sq_grads = state.sum_sq_grads + tree_sq_norm(updates).astype(dtype)
         c = jnp.asarray(resolve(learning_rate, state.count), dtype)
@@ -359,7 +365,7 @@ def scale_by_ldog(
         gsums = treedef.flatten_up_to(state.sum_sq_grads)
         new_updates, new_rs, new_gsums, etas = [], [], [], []
         for g, x, x0, r, gsum in zip(grads, xs, x0s, rs, gsums, strict=True):
-            r = jnp.maximum(r, jnp.sqrt(_leaf_sq_norm(x - x0)).astype(r.dtype))
+            r = jnp.maximum(r, jnp.sqrt(_leaf_sq_norm(_difference(x, x0))).astype(r.dtype))
             gsum = gsum + _leaf_sq_norm(g).astype(gsum.dtype)
             c = jnp.asarray(resolve(learning_rate, state.count), r.dtype)
             eta = _safe_ratio(c * r, gsum)
@@ -498,7 +504,7 @@ def scale_by_dowg(
     ) -> tuple[PyTree, DoWGState]:
         _require_params(params, "scale_by_dowg")
         dtype = state.max_sq_distance.dtype
-        sq_distance = tree_sq_norm(jax.tree.map(lambda x, x0: x - x0, params, state.init_params))
+        sq_distance = tree_sq_norm(jax.tree.map(_difference, params, state.init_params))
         max_sq_distance = jnp.maximum(state.max_sq_distance, sq_distance.astype(dtype))
         weighted = state.weighted_sum_sq_grads + max_sq_distance * tree_sq_norm(updates).astype(
             dtype
