@@ -860,7 +860,7 @@ def onecycle_schedule(
     x)/2`) or linear ramp in the phase's progress :math:`x`. With ``three_phase=True`` it goes
     up until :math:`p T - 1`, back to :math:`\eta_0` at :math:`2 p T - 2`, then down to the
     minimum at :math:`T - 1` (fast.ai's original variant). Held at the minimum after
-    :math:`T - 1` (PyTorch raises there instead).
+    :math:`T - 1` (PyTorch extrapolates the last phase at step :math:`T` and raises after it).
 
     Differences from ``optax.cosine_onecycle_schedule(T, max, pct_start, ...)``: Optax reaches
     the peak at step ``int(p T)`` and the minimum at step ``T``; PyTorch and this schedule reach
