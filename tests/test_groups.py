@@ -348,3 +348,10 @@ def test_import_adaptlr_does_not_import_flax():
                          check=True)
     assert out.stdout.strip() == "ok"
     assert G.DEFAULT_GROUP == "default"
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    failures, tried = doctest.testmod(G, optionflags=doctest.ELLIPSIS)
+    assert tried >= 5 and failures == 0

@@ -634,3 +634,10 @@ def test_cli_schedule_reports_bad_arguments(capsys):
 
     assert cli.main(["schedule", "rex", "--steps", "10", "--args", "peak_value=-1"]) == 2
     assert "peak_value" in capsys.readouterr().err
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    failures, tried = doctest.testmod(S, optionflags=doctest.ELLIPSIS)
+    assert tried >= 12 and failures == 0
