@@ -110,3 +110,21 @@ def test_adamod_caps_step_size_by_its_average():
     s2 = 0.9 * s1 + 0.1 * raw2
     assert s2 < raw2
     np.testing.assert_allclose(float(state[0].effective_lr[0]), s2, rtol=1e-12)
+
+
+def test_warmup_from_zero_takes_the_first_positive_learning_rate_as_base():
+    # pytorch_optimizer's rule (the authors' code divides by zero here): with
+    # lr_t = 1e-3 * t / 4 for t = 0..4, base = lr_1, and at 1-based step k the upper bound is
+    # final * lr_{k-1} / lr_1 * (1 + 1 / (gamma k)); tiny gradients sit on it.
+    schedule = optax.linear_schedule(0.0, 1e-3, transition_steps=4)
+    tx = scale_by_adabound(schedule, final_lr=0.1, gamma=1e-3)
+    with jax.enable_x64(True):
+        state = tx.init(jnp.zeros(2, jnp.float64))
+        _, state = tx.update(jnp.full(2, 1e-12, jnp.float64), state)
+        np.testing.assert_array_equal(np.asarray(state.effective_lr), 0.0)  # lr_0 = 0
+        for k in (2, 3, 4):
+            _, state = tx.update(jnp.full(2, 1e-12, jnp.float64), state)
+            # The schedule's own (float32) values, whose ratio is (k - 1) up to rounding.
+            ratio = float(schedule(jnp.int32(k - 1))) / float(schedule(jnp.int32(1)))
+            upper = 0.1 * ratio * (1 + 1 / (1e-3 * k))
+            np.testing.assert_allclose(np.asarray(state.effective_lr), upper, rtol=1e-12)

@@ -70,7 +70,7 @@ class AdaBoundState(NamedTuple):
     """State of :func:`scale_by_adabound` / :func:`scale_by_amsbound`."""
 
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
-    base_lr: jax.Array  # shape=(), scalar dtype: learning rate at the first update
+    base_lr: jax.Array  # shape=(), scalar dtype: first positive learning rate applied
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     nu_max: PyTree  # like params: running maximum of nu (AMSBound), () for AdaBound
@@ -126,7 +126,8 @@ def scale_by_adabound(
 
     Args:
       learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule. The bounds follow the
-        schedule: they scale with ``learning_rate(t) / learning_rate(first step)``.
+        schedule: they scale with :math:`\alpha_t/\alpha_1`, :math:`\alpha_1` the first
+        positive learning rate.
       final_lr: :math:`\alpha^{final}` in ``[0, inf)``, the SGD learning rate both bounds
         converge to.
       b1: :math:`\beta_1` in ``[0, 1)``.
@@ -152,12 +153,12 @@ def scale_by_adabound(
     Departures:
       The bias corrections and the ``final_lr * lr / base_lr`` rescaling of the bounds follow
       the authors' code, not the paper's Algorithm 2 (which has neither). ``base_lr`` is the
-      learning rate of the first update (kept in the state), which is what the reference's
-      ``base_lrs`` holds for a scheduler-driven learning rate and also works under
-      ``optax.inject_hyperparams``; a zero first learning rate gives zero bounds instead of
-      the reference's division by zero. With ``eps = 0`` and :math:`v_t = 0` the unclipped
-      step size is taken as the upper bound (the reference divides by zero, then clips the
-      infinity to the same value).
+      first positive learning rate applied (kept in the state, so it also works under
+      ``optax.inject_hyperparams``): the authors' ``base_lrs`` is the initial learning rate
+      and divides by zero for a warm-up from 0; we follow ``pytorch_optimizer``, which takes
+      the first positive one. Before any positive learning rate the bounds are zero. With
+      ``eps = 0`` and :math:`v_t = 0` the unclipped step size is taken as the upper bound
+      (the reference divides by zero, then clips the infinity to the same value).
     """
     check_all(ADABOUND_RANGES, learning_rate=learning_rate, final_lr=final_lr, b1=b1, b2=b2,
               gamma=gamma, eps=eps, weight_decay=weight_decay)
@@ -181,7 +182,8 @@ def scale_by_adabound(
         count = optax.safe_increment(state.count)
         t = count.astype(sdtype)
         lr = jnp.asarray(resolve(learning_rate, state.count), sdtype)
-        base_lr = jnp.where(state.count == 0, lr, state.base_lr)
+        # The first positive learning rate (warm-up schedules start at 0), as pytorch_optimizer.
+        base_lr = jnp.where(state.base_lr > 0, state.base_lr, lr)
         final = _safe_ratio(jnp.asarray(final_lr, sdtype) * lr, base_lr, jnp.zeros_like(lr))
         gamma_ = jnp.asarray(gamma, sdtype)
         lower = final * (1 - 1 / (gamma_ * t + 1))
