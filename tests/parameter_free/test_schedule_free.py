@@ -185,6 +185,42 @@ def test_eval_params_inside_chain_masked_and_multi_transform() -> None:
     np.testing.assert_array_equal(x["c"], params["c"])  # not schedule-free: unchanged
 
 
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda: optax.inject_hyperparams(schedule_free_adamw)(learning_rate=0.05),
+        lambda: optax.MultiSteps(schedule_free_adamw(0.05), every_k_schedule=1),
+        lambda: optax.apply_if_finite(schedule_free_adamw(0.05), 3),
+    ],
+)
+def test_eval_params_through_optax_wrappers(wrap: Callable[[], Any]) -> None:
+    # Every wrapper leaves the method itself unchanged, so x must equal the bare method's.
+    params = jnp.array([1.0, -2.0, 0.5])
+    grads = jnp.array([0.3, -0.1, 0.2])
+    results = []
+    for tx in (wrap(), schedule_free_adamw(0.05)):
+        p, state = params, tx.init(params)
+        for _ in range(4):
+            updates, state = tx.update(grads * p, state, p)
+            p = optax.apply_updates(p, updates)
+        results.append(schedule_free_eval_params(state, p))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+    assert not np.allclose(results[1], params)  # x moved
+
+
+def test_wrapper_around_an_adaptlr_method() -> None:
+    # The wrapper's record and Prodigy's own both reach effective_lrs.
+    tx = schedule_free(adaptlr.prodigy(), 1.0)
+    params = {"w": jnp.array([1.0, 2.0])}
+    state = tx.init(params)
+    for _ in range(5):
+        updates, state = tx.update({"w": params["w"] - 3.0}, state, params)
+        params = optax.apply_updates(params, updates)
+    records = adaptlr.effective_lrs(state)
+    assert len(records) == 2 and all(np.isfinite(float(v)) for v in records.values())
+    assert np.all(np.isfinite(np.asarray(schedule_free_eval_params(state, params)["w"])))
+
+
 def test_eval_params_without_state_raises() -> None:
     with pytest.raises(ValueError, match="ScheduleFreeState"):
         schedule_free_eval_params(optax.sgd(0.1).init(jnp.ones(2)), jnp.ones(2))

@@ -158,7 +158,7 @@ def scale_by_prodigy(
       >>> params = {"w": jnp.ones(3)}
       >>> state = tx.init(params)
       >>> updates, state = tx.update({"w": jnp.ones(3)}, state, params)
-      >>> float(adaptlr.effective_lr(state))  # d0 * learning_rate on the first step
+      >>> round(float(adaptlr.effective_lr(state)), 12)  # d0 * learning_rate, first step
       1e-06
 
     References:

@@ -450,7 +450,7 @@ def schedule_free_adamw(
       >>> state = tx.init(params)
       >>> grads = {"w": jnp.full((2, 3), 0.5)}
       >>> updates, state = tx.update(grads, state, params)
-      >>> float(adaptlr.effective_lr(state))
+      >>> round(float(adaptlr.effective_lr(state)), 6)
       0.01
 
     References:
