@@ -369,3 +369,18 @@ def test_memory_traffic_not_above_optax_contrib(ours: Any, theirs: Any) -> None:
     # 28 / 36 B/param; see the module docstring of adaptlr.parameter_free.schedule_free.)
     # Rounded to whole bytes per parameter: scalar state (a few dozen bytes) is not traffic.
     assert round(_bytes_per_param(ours())) <= round(_bytes_per_param(theirs()))
+
+
+def test_state_dtype_keeps_z_in_float32_for_bfloat16_parameters() -> None:
+    tx = schedule_free_adamw(0.01, state_dtype=jnp.float32)
+    params = {"w": jnp.full((3,), 1.0, jnp.bfloat16)}
+    state = tx.init(params)
+    for _ in range(3):
+        updates, state = tx.update({"w": jnp.full((3,), 0.5, jnp.bfloat16)}, state, params)
+        params = optax.apply_updates(params, updates)
+    sf = state[0]
+    assert sf.z["w"].dtype == jnp.float32 and sf.base_state["w"].dtype == jnp.float32
+    assert params["w"].dtype == jnp.bfloat16
+    assert schedule_free_eval_params(state, params)["w"].dtype == jnp.bfloat16
+    # z moved by 3 steps of lr * g / (|g| + eps) = 0.01 each, kept exactly in float32.
+    np.testing.assert_allclose(sf.z["w"], 1.0 - 0.03, rtol=1e-6)
