@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import pathlib
 from collections.abc import Iterator
 from typing import Any
@@ -225,3 +226,17 @@ def test_optax_contrib_cocob_matches_reference_on_replayed_gradients() -> None:
         tx = optax.contrib.cocob(weight_decay=1e-3, eps=1e-6)
         ours = run_replay("mlp", tx, golden(name, "mlp", "grad__"))
     assert max_relative_error(ours, golden(name, "mlp")) <= TOL
+
+
+def test_state_can_be_donated_with_the_parameters() -> None:
+    tx = cocob()
+    params = {"w": jnp.ones((3, 2))}
+    state = tx.init(params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params: Any, state: Any) -> Any:
+        updates, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    params, state = step(*step(params, state))
+    assert np.all(np.isfinite(np.asarray(params["w"])))

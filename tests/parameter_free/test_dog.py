@@ -8,6 +8,7 @@ NumPy below.
 from __future__ import annotations
 
 import contextlib
+import functools
 import pathlib
 from collections.abc import Iterator
 from typing import Any
@@ -381,3 +382,21 @@ def test_optax_contrib_dowg_differs_by_its_eps() -> None:
         default = run_jax("quadratic", optax.contrib.dowg(init_estim_sq_dist=r_eps**2))
     assert max_relative_error(no_eps, ref) <= TOL
     assert max_relative_error(default, ref) > 1.0
+
+
+@pytest.mark.parametrize("make", [dog, ldog, dowg,
+                                  lambda: optax.chain(dog(), polynomial_decay_averaging())])
+def test_state_can_be_donated_with_the_parameters(make: Any) -> None:
+    # The state keeps x_0 (and the average) in its own buffers, not the parameters'.
+    tx = make()
+    params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
+    state = tx.init(params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params: Any, state: Any) -> Any:
+        updates, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    params, state = step(params, state)
+    params, state = step(params, state)
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(params))

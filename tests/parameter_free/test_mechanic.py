@@ -11,6 +11,7 @@ iterates, which tests the whole update arithmetic, state recursion included, at 
 from __future__ import annotations
 
 import contextlib
+import functools
 import pathlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -313,3 +314,18 @@ def test_optax_contrib_mechanize_departs_from_the_reference() -> None:
         tx = optax.contrib.mechanize(optax.sgd(1.0), weight_decay=0.0, s_init=1e-8)
         theirs = run_replay("quadratic", tx, golden(name, "quadratic", "grad__"))
     assert max_relative_error(theirs, golden(name, "quadratic")) > 1.0
+
+
+@pytest.mark.parametrize("store_delta", [False, True])
+def test_state_can_be_donated_with_the_parameters(store_delta: bool) -> None:
+    tx = mechanic_adam(store_delta=store_delta)
+    params = {"w": jnp.ones((3, 2))}
+    state = tx.init(params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params: Any, state: Any) -> Any:
+        updates, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    params, state = step(*step(params, state))
+    assert np.all(np.isfinite(np.asarray(params["w"])))

@@ -19,6 +19,12 @@ RANGES = {
 }
 
 
+def _own_copy(params: PyTree) -> PyTree:
+    """A copy of ``params`` in new buffers: a state that shares the parameters' buffers cannot
+    be donated together with them (``jax.jit(..., donate_argnums=...)`` rejects the call)."""
+    return jax.tree.map(jnp.copy, params)
+
+
 def _flatten(tree: PyTree) -> tuple[list[Any], Any]:
     """Leaves and treedef (typed ``Any``: the stubs lack ``flatten_up_to``/``unflatten``)."""
     leaves, treedef = jax.tree.flatten(tree)
@@ -96,7 +102,7 @@ def scale_by_cocob(
             return jnp.zeros(x.shape, state_dtype or x.dtype)
 
         return COCOBState(
-            init_params=params,
+            init_params=_own_copy(params),
             sum_neg_grads=jax.tree.map(zeros, params),
             sum_abs_grads=jax.tree.map(zeros, params),
             max_abs_grad=jax.tree.map(lambda x: jnp.full(x.shape, eps, state_dtype or x.dtype),
@@ -123,8 +129,8 @@ def scale_by_cocob(
             reward_ = jnp.maximum(reward.astype(work) - g_ * (x_ - x0_), 0)
             den = jnp.maximum(gsum_ + lmax_, alpha * lmax_) * lmax_
             safe = jnp.where(den > 0, den, 1)
-            x_new = jnp.where(den > 0, (reward_ + lmax_) * theta_ / safe, 0) + x0_
             beta = jnp.where(den > 0, (reward_ + lmax_) / safe, 0)
+            x_new = beta * theta_ + x0_
             sd = theta.dtype
             return ((x_ - x_new).astype(g.dtype), theta_.astype(sd), gsum_.astype(sd),
                     lmax_.astype(sd), reward_.astype(sd), beta.astype(sd))

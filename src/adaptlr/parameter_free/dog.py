@@ -73,6 +73,12 @@ def _scalar_dtype(tree: PyTree) -> jnp.dtype:
     return jnp.dtype(dtype)
 
 
+def _own_copy(params: PyTree) -> PyTree:
+    """A copy of ``params`` in new buffers: a state that shares the parameters' buffers cannot
+    be donated together with them (``jax.jit(..., donate_argnums=...)`` rejects the call)."""
+    return jax.tree.map(jnp.copy, params)
+
+
 def _flatten(tree: PyTree) -> tuple[list[Any], Any]:
     """Leaves and treedef (typed ``Any``: the stubs lack ``flatten_up_to``/``unflatten``)."""
     leaves, treedef = jax.tree.flatten(tree)
@@ -189,7 +195,7 @@ def scale_by_dog(
             r_eps = jnp.zeros((), dtype)
         return DoGState(
             count=jnp.zeros((), jnp.int32),
-            init_params=params,
+            init_params=_own_copy(params),
             max_distance=jnp.asarray(r_eps, dtype),
             sum_sq_grads=jnp.asarray(eps, dtype),
             effective_lr=jnp.zeros((), dtype),
@@ -348,7 +354,7 @@ def scale_by_ldog(
             r_eps = [jnp.zeros((), d) for d in dtypes]
         return LDoGState(
             count=jnp.zeros((), jnp.int32),
-            init_params=params,
+            init_params=_own_copy(params),
             max_distance=treedef.unflatten(r_eps),
             sum_sq_grads=treedef.unflatten([jnp.asarray(eps, d) for d in dtypes]),
             effective_lr=treedef.unflatten([jnp.zeros((), d) for d in dtypes]),
@@ -493,7 +499,7 @@ def scale_by_dowg(
         r_eps = reps_rel * (1 + tree_norm(params).astype(dtype))
         return DoWGState(
             count=jnp.zeros((), jnp.int32),
-            init_params=params,
+            init_params=_own_copy(params),
             max_sq_distance=jnp.square(jnp.asarray(r_eps, dtype)),
             weighted_sum_sq_grads=jnp.zeros((), dtype),
             effective_lr=jnp.zeros((), dtype),
@@ -620,7 +626,7 @@ def polynomial_decay_averaging(
     check_all(AVERAGING_RANGES, gamma=gamma)
 
     def init_fn(params: PyTree) -> PolynomialDecayAveragingState:
-        average = params if dtype is None else jax.tree.map(lambda x: x.astype(dtype), params)
+        average = jax.tree.map(lambda x: jnp.array(x, dtype=dtype or x.dtype), params)
         return PolynomialDecayAveragingState(
             count=jnp.zeros((), jnp.int32), averaged_params=average
         )

@@ -68,6 +68,12 @@ def _scalar_dtype(tree: PyTree) -> jnp.dtype:
     return jnp.dtype(dtype)
 
 
+def _own_copy(params: PyTree) -> PyTree:
+    """A copy of ``params`` in new buffers: a state that shares the parameters' buffers cannot
+    be donated together with them (``jax.jit(..., donate_argnums=...)`` rejects the call)."""
+    return jax.tree.map(jnp.copy, params)
+
+
 def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
     return jnp.where(den > 0, num / jnp.where(den > 0, den, 1), 0)
 
@@ -166,16 +172,19 @@ def mechanize(
 
     def init_fn(params: PyTree) -> MechanicState:
         dtype = _scalar_dtype(params)
-        zeros = jnp.zeros((n,), dtype)
+
+        def zeros() -> jax.Array:  # a new buffer per field, so the state can be donated
+            return jnp.zeros((n,), dtype)
+
         return MechanicState(
             base_state=base.init(params),
             count=jnp.zeros((), jnp.int32),
-            reference=params,
+            reference=_own_copy(params),
             delta=jax.tree.map(jnp.zeros_like, params) if store_delta else optax.EmptyState(),
-            scale=zeros,
+            scale=zeros(),
             max_product=jnp.full((n,), _INITIAL_MAX_PRODUCT, dtype),
-            sum_sq_products=zeros,
-            reward=zeros,
+            sum_sq_products=zeros(),
+            reward=zeros(),
             effective_lr=jnp.zeros((), dtype),
         )
 
