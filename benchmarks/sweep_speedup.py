@@ -14,7 +14,8 @@ configurations are timed in one process:
   ``use_host_devices``, and each device loops over its share.
 
 Each way is compiled once before it is timed (the first call, compile included, is printed
-separately), and the results are checked against the sequential runs. The printed ratios are
+separately), then timed ``--repeat`` times, interleaved with the other ways, keeping the best
+wall time; the results are checked against the sequential runs. The printed ratios are
 ``sequential time / time``, measured in this run; "cores used" is the process's CPU time over
 the wall time. Timings on a machine shared with other work are noisy: the load average is
 printed at the start and the end.
@@ -39,6 +40,7 @@ def main() -> None:
         default=os.cpu_count() or 1,
         help="host devices to expose on CPU (default: number of cores)",
     )
+    parser.add_argument("--repeat", type=int, default=3, help="timed repeats (best is kept)")
     args = parser.parse_args()
 
     from adaptlr.sweep import use_host_devices
@@ -108,22 +110,37 @@ def main() -> None:
             ),
         }
         print(f"\nK={k}")
-        times = {}
+        first = {name: measure(run)[0] for name, run in ways.items()}  # compiles
+        times: dict[str, float] = {}
+        cpus: dict[str, float] = {}
         outputs = {}
-        for name, run in ways.items():
-            first, _, _ = measure(run)  # compiles (sweep keeps the compiled program)
-            wall, cpu, outputs[name] = measure(run)
-            times[name] = wall
-            base = next(iter(times.values()))
+        # Interleaved repeats, best wall time of each: the least disturbed by other work.
+        for _ in range(args.repeat):
+            for name, run in ways.items():
+                wall, cpu, outputs[name] = measure(run)
+                if wall < times.get(name, float("inf")):
+                    times[name], cpus[name] = wall, cpu
+        base = next(iter(times.values()))
+        for name in ways:
+            wall, cpu = times[name], cpus[name]
             print(
                 f"  {name:<24} {wall:8.2f} s  cpu {cpu:7.2f} s  cores used {cpu / wall:4.2f}  "
-                f"speed-up {base / wall:5.2f}x   (first call, compile included: {first:.2f} s)"
+                f"speed-up {base / wall:5.2f}x   (first call, compile included: "
+                f"{first[name]:.2f} s)"
             )
         sequential, vmapped, swept = times.values()
-        # Same runs, up to float rounding in batched matrix products.
+        # The same K runs: equal up to float rounding, which a thousand steps amplify to about
+        # 1e-2 at the largest learning rates (batched matrix products round differently). A
+        # mix-up of configurations would show as differences of order 1.
         expected = np.array([float(o["mean_loss"]) for o in next(iter(outputs.values()))])
         for name in list(ways)[1:]:
-            np.testing.assert_allclose(outputs[name]["mean_loss"], expected, rtol=1e-3)
+            got = np.asarray(outputs[name]["mean_loss"])
+            worst = float(np.max(np.abs(got - expected) / np.abs(expected)))
+            print(
+                f"  {name}: largest relative difference of the mean loss from sequential "
+                f"{worst:.1e}"
+            )
+            assert worst < 5e-2, f"{name} does not reproduce the sequential runs"
         rows.append((k, sequential, vmapped, swept))
 
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
