@@ -244,9 +244,11 @@ def _pad(configs: PyTree, total: int) -> PyTree:
 
 
 def _default_vmap_size(devices: Sequence[jax.Device]) -> int | None:
-    # XLA's CPU backend gains nothing from batching small models (measured: a vmapped K=16
-    # MNIST-1D MLP sweep runs at 0.7-0.85x of 16 sequential runs), so each CPU device loops
-    # over its configurations; accelerators vectorise all of them.
+    # XLA's CPU backend gains nothing from batching small models: a vmapped K=16 MNIST-1D MLP
+    # sweep needs about the CPU time of 16 sequential runs (1.79 s vs 1.86 s), a lax.map loop
+    # over the same 16 about 0.7x of it (benchmarks/sweep_speedup.py). So each CPU device loops
+    # over its configurations, and the cores work in parallel as host devices; accelerators
+    # vectorise all of them.
     return 1 if devices[0].platform == "cpu" else None
 
 
