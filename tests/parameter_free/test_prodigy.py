@@ -264,3 +264,30 @@ def test_sharded_parameters_match_unsharded() -> None:
         assert sharded.sharding.is_equivalent_to(sharding, 1)
         assert float(jnp.max(jnp.abs(plain - params))) > 1e-3  # the parameters moved
         np.testing.assert_allclose(sharded, plain, rtol=1e-10, atol=1e-12)
+
+
+def test_every_hyperparameter_can_be_injected() -> None:
+    # inject_hyperparams traces every numeric argument it is given; results must not change.
+    kwargs = dict(learning_rate=0.5, b1=0.8, b2=0.99, b3=0.9, eps=1e-6, weight_decay=0.01,
+                  d0=1e-4, d_coef=0.8, growth_rate=1.5)
+    params = jnp.array([1.0, -2.0, 0.5])
+    outs = []
+    for tx in (optax.inject_hyperparams(prodigy)(**kwargs), prodigy(**kwargs)):
+        p, state = params, tx.init(params)
+        for _ in range(8):
+            updates, state = jax.jit(tx.update)(p - 3.0, state, p)
+            p = optax.apply_updates(p, updates)
+        outs.append(p)
+    assert float(jnp.max(jnp.abs(outs[1] - params))) > 1e-3
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5)
+
+
+def test_slice_p_is_structural_under_inject_hyperparams() -> None:
+    params = jnp.ones(6)
+    ok = optax.inject_hyperparams(prodigy, static_args=("slice_p",))(slice_p=2)
+    state = ok.init(params)
+    jax.jit(ok.update)(params, state, params)
+    traced = optax.inject_hyperparams(prodigy)(slice_p=2)
+    state = traced.init(params)
+    with pytest.raises(TypeError, match="static_args"):
+        jax.jit(traced.update)(params, state, params)

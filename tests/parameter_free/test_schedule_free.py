@@ -384,3 +384,40 @@ def test_state_dtype_keeps_z_in_float32_for_bfloat16_parameters() -> None:
     assert schedule_free_eval_params(state, params)["w"].dtype == jnp.bfloat16
     # z moved by 3 steps of lr * g / (|g| + eps) = 0.01 each, kept exactly in float32.
     np.testing.assert_allclose(sf.z["w"], 1.0 - 0.03, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("factory", "kwargs"),
+    [
+        (schedule_free_sgd, {"learning_rate": 0.1, "warmup_steps": 3, "weight_decay": 0.01}),
+        (schedule_free_adamw, {"learning_rate": 0.1, "warmup_steps": 3, "b1": 0.8}),
+        (schedule_free_radam, {"learning_rate": 0.1, "r": 1.0, "weight_lr_power": 1.0}),
+    ],
+)
+def test_every_hyperparameter_can_be_injected(factory: Any, kwargs: dict[str, float]) -> None:
+    # inject_hyperparams traces every numeric argument it is given; results must not change.
+    params = jnp.array([1.0, -2.0])
+    outs = []
+    for tx in (optax.inject_hyperparams(factory)(**kwargs), factory(**kwargs)):
+        p, state = params, tx.init(params)
+        for _ in range(6):
+            updates, state = jax.jit(tx.update)(p * 0.5, state, p)
+            p = optax.apply_updates(p, updates)
+        outs.append((p, schedule_free_eval_params(state, p)))
+    for a, b in zip(outs[0], outs[1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_wrapper_weight_decay_can_be_injected() -> None:
+    def make(weight_decay: Any) -> optax.GradientTransformation:
+        return schedule_free(optax.sgd(0.1), 0.1, weight_decay=weight_decay)
+
+    params = jnp.array([1.0, -2.0])
+    outs = []
+    for tx in (optax.inject_hyperparams(make)(weight_decay=0.05), make(0.05)):
+        p, state = params, tx.init(params)
+        for _ in range(4):
+            updates, state = tx.update(p * 0.5, state, p)
+            p = optax.apply_updates(p, updates)
+        outs.append(p)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6)

@@ -85,7 +85,7 @@ def scale_by_prodigy(
     decouple: bool = True,
     use_bias_correction: bool = False,
     safeguard_warmup: bool = False,
-    slice_p: int = 1,
+    slice_p: int | None = None,
     state_dtype: Any = None,
     reference_b1_zero: bool = False,
 ) -> optax.GradientTransformation:
@@ -145,7 +145,9 @@ def scale_by_prodigy(
       decouple: decoupled weight decay (``True``) or L2 added to the gradient.
       use_bias_correction: Adam's bias correction folded into the step size.
       safeguard_warmup: leave the learning rate out of ``s`` (helps under warmup schedules).
-      slice_p: integer in ``[1, inf)``; estimate ``d`` from every ``slice_p``-th entry.
+      slice_p: integer in ``[1, inf)``; estimate ``d`` from every ``slice_p``-th entry
+        (``None``: every entry, the reference's 1). It sets state shapes, so under
+        ``optax.inject_hyperparams`` list it in ``static_args`` when you pass it.
       state_dtype: dtype of the moments and ``s``; ``None`` follows the parameters, except
         float16, which is stored in float32 (``d**2 g**2`` underflows float16).
       reference_b1_zero: with ``b1 = 0``, scale the gradient by the updated ``d_{k+1}`` as
@@ -187,9 +189,17 @@ def scale_by_prodigy(
     """
     check_all(
         RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
-        d0=d0, d_coef=d_coef, growth_rate=growth_rate, slice_p=slice_p,
+        d0=d0, d_coef=d_coef, growth_rate=growth_rate,
     )
     check("b3", b3, RANGES["b3"], allow_none=True)
+    if slice_p is None:
+        slice_p = 1
+    elif isinstance(slice_p, jax.core.Tracer):
+        raise TypeError(
+            "slice_p sets the shapes of Prodigy's state and cannot be traced: pass "
+            "static_args=('slice_p',) to optax.inject_hyperparams"
+        )
+    check_all(RANGES, slice_p=slice_p)
     slice_p = int(slice_p)
     # The first moment is stored unless b1 is a concrete zero (a traced b1 may change).
     has_momentum = not (isinstance(b1, (int, float)) and b1 == 0)
@@ -339,7 +349,7 @@ def prodigy(
     decouple: bool = True,
     use_bias_correction: bool = False,
     safeguard_warmup: bool = False,
-    slice_p: int = 1,
+    slice_p: int | None = None,
     state_dtype: Any = None,
     reference_b1_zero: bool = False,
 ) -> optax.GradientTransformation:

@@ -157,6 +157,11 @@ def schedule_free_eval_params(opt_state: PyTree, params: PyTree) -> PyTree:
 # --------------------------------------------------------------------------------------------
 
 
+def _is_zero(value: Any) -> bool:
+    """Whether ``value`` is a concrete zero (a traced or scheduled value is not)."""
+    return isinstance(value, (int, float)) and value == 0
+
+
 def _averaging_weight(
     count: jax.Array, lr: jax.Array, state: ScheduleFreeState, r: Any, weight_lr_power: Any
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -210,7 +215,7 @@ def _fused(
 ) -> optax.GradientTransformation:
     adaptive = kind in ("adamw", "radam")
     # A concrete zero decay is left out, so that z' does not read y (one buffer less).
-    decays = not (isinstance(weight_decay, (int, float)) and weight_decay == 0)
+    decays = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> ScheduleFreeState:
         nu = (
@@ -244,9 +249,11 @@ def _fused(
             lr_t = lr * rect
         else:
             bias_correction2 = 1 - beta2**step
-            if warmup_steps:
-                warm = jnp.minimum(step / jnp.asarray(warmup_steps, sdtype), 1)
-                lr_t = lr * warm
+            if not _is_zero(warmup_steps):
+                # Traced under inject_hyperparams: then a zero value must also mean no warmup.
+                warmup = jnp.asarray(warmup_steps, sdtype)
+                safe = jnp.where(warmup > 0, warmup, 1)
+                lr_t = lr * jnp.where(warmup > 0, jnp.minimum(step / safe, 1), 1)
             else:
                 lr_t = lr
         c, lr_max, weight_sum = _averaging_weight(k, lr_t, state, r, weight_lr_power)
@@ -312,7 +319,7 @@ def scale_by_schedule_free_sgd(
         warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
     )
     return _fused(
-        "sgd", learning_rate, b1, 0.0, 1.0, weight_decay, int(warmup_steps), r,
+        "sgd", learning_rate, b1, 0.0, 1.0, weight_decay, warmup_steps, r,
         weight_lr_power, True, state_dtype,
     )
 
@@ -402,7 +409,7 @@ def scale_by_schedule_free_adamw(
         warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
     )
     return _fused(
-        "adamw", learning_rate, b1, b2, eps, weight_decay, int(warmup_steps), r,
+        "adamw", learning_rate, b1, b2, eps, weight_decay, warmup_steps, r,
         weight_lr_power, True, state_dtype,
     )
 
@@ -622,7 +629,7 @@ def scale_by_schedule_free(
             cdt = accumulation_dtype(z.dtype)
             return (z.astype(cdt) - decay.astype(cdt) * y.astype(cdt)).astype(z.dtype)
 
-        z_decayed = jax.tree.map(decayed_z, state.z, params) if weight_decay else state.z
+        z_decayed = state.z if _is_zero(weight_decay) else jax.tree.map(decayed_z, state.z, params)
         base_updates, base_state = base.update(updates, state.base_state, z_decayed, **extra_args)
         c, lr_max, weight_sum = _averaging_weight(k, lr, state, r, weight_lr_power)
 
