@@ -375,6 +375,18 @@ def test_cli_lr_find_on_the_quadratic_task(capsys, tmp_path):
     plt.close("all")
 
 
+def test_cli_lr_find_works_for_methods_without_schedule_support(capsys):
+    # SPS takes a plain number as its step-size cap; the CLI feeds the ramp through
+    # optax.inject_hyperparams, so the range test still runs (and it needs the loss value).
+    from adaptlr import cli
+
+    spec = registry.get("sps")
+    assert spec.needs_value
+    assert cli.main(["lr-find", "--task", "quadratic", "--optimizer", "sps", "--steps", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "valley" in out and "minimum" in out
+
+
 def test_cli_lr_find_reports_unknown_names(capsys):
     from adaptlr import cli
 
