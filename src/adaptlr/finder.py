@@ -113,8 +113,11 @@ def lr_range_test(
     (``lax.cond``) and recorded as NaN.
 
     The optimizer is built once as ``optimizer_factory(schedule)``, where ``schedule(count)``
-    is :math:`\eta_{\text{count}}`: every Optax optimizer and every adaptlr method accepts a
-    schedule as its learning rate and evaluates it at its own update count, which starts at 0.
+    is :math:`\eta_{\text{count}}`: Optax's optimizers and adaptlr's methods take a schedule as
+    their learning rate and evaluate it at their own update count, which starts at 0. For a
+    factory that needs a number, let ``optax.inject_hyperparams`` evaluate the schedule:
+    ``lambda s: optax.inject_hyperparams(factory)(learning_rate=s)`` (what ``adaptlr lr-find``
+    does for every method).
 
     Args:
       loss_fn: ``(params, batch) -> loss`` or ``(loss, aux)``.
