@@ -93,7 +93,10 @@ def scale_by_cocob(
       divides by zero when a coordinate's first gradient is 0). Where the denominator is 0
       (``eps = 0`` and no nonzero gradient yet) the bet is 0 instead of the reference's NaN.
       :math:`w_1` is taken from ``init`` rather than from the first step (identical when
-      ``init`` sees the initial parameters).
+      ``init`` sees the initial parameters). The iterate is formed as
+      :math:`\beta_t \theta_t + w_1` with one division per coordinate, where the reference
+      divides :math:`(L_t + \mathrm{Reward}_t)\theta_t` by the denominator: the same to
+      rounding.
     """
     check_all(RANGES, alpha=alpha, eps=eps)
 
