@@ -95,9 +95,12 @@ def test_matches_reference_trajectory(method: str, setting: str, problem: str) -
             f"replay/{setting}/{problem}/w" in data.files
     with x64():
         ours = run_jax(problem, build(method, dict(settings(method))[setting]))
-    ours = {k: v[steps[:window]] for k, v in ours.items()}
-    ref = {k: v[:window] for k, v in ref.items()}
-    assert max_relative_error(ours, ref) <= TOL
+    ours = {k: v[steps] for k, v in ours.items()}
+    assert max_relative_error({k: v[:window] for k, v in ours.items()},
+                              {k: v[:window] for k, v in ref.items()}) <= TOL
+    # Where the golden stays well-conditioned to the end, the whole closed-loop run must match.
+    if np.max(floor) <= TOL / 100:
+        assert max_relative_error(ours, ref) <= TOL
 
 
 @pytest.mark.parametrize(("method", "setting", "problem"), REPLAYS)
@@ -387,6 +390,19 @@ def test_sharded_matches_unsharded(method: str) -> None:
     sharded = run(jax.device_put(p, sharding))
     for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(sharded), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_state_buffers_can_be_donated(method: str) -> None:
+    # Every state leaf owns its buffer (no shared zeros), so a donating training step works.
+    tx = ALIASES[method](weight_decay=0.01)
+    p = {"w": jnp.ones((4, 4)), "b": jnp.zeros(3)}
+    step = jax.jit(lambda g, state, p: tx.update(g, state, p), donate_argnums=(1,))
+    state = tx.init(p)
+    for _ in range(3):
+        u, state = step(jax.tree.map(lambda x: x - 2.0, p), state, p)
+        p = optax.apply_updates(p, u)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves((p, state)))
 
 
 def test_effective_lr_is_read_through_wrappers() -> None:

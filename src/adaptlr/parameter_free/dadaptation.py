@@ -149,6 +149,11 @@ def _coupled_decay(grads: PyTree, params: PyTree, weight_decay: object,
     return jax.tree.map(lambda g, p: g.astype(dtype) + wd * p.astype(dtype), grads, params)
 
 
+def _zeros(params: PyTree) -> PyTree:
+    """Fresh zeros like ``params``: every state field owns its buffers (donation-safe)."""
+    return jax.tree.map(jnp.zeros_like, params)
+
+
 def _cast_like(tree: PyTree, like: PyTree) -> PyTree:
     return jax.tree.map(lambda x, y: x.astype(y.dtype), tree, like)
 
@@ -241,11 +246,11 @@ def scale_by_dadapt_sgd(
 
     def init_fn(params: PyTree) -> DAdaptSGDState:
         dtype = _scalar_dtype(params)
-        zero = jnp.zeros((), dtype)
         return DAdaptSGDState(
-            count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype), numerator=zero,
-            g0_norm=zero, effective_lr=zero,
-            s=jax.tree.map(jnp.zeros_like, params), x0=jax.tree.map(jnp.array, params),
+            count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
+            numerator=jnp.zeros((), dtype), g0_norm=jnp.zeros((), dtype),
+            effective_lr=jnp.zeros((), dtype), s=_zeros(params),
+            x0=jax.tree.map(jnp.array, params),
         )
 
     def update_fn(updates: PyTree, state: DAdaptSGDState,
@@ -385,12 +390,12 @@ def scale_by_dadapt_adagrad(
 
     def init_fn(params: PyTree) -> DAdaptAdaGradState:
         dtype = _scalar_dtype(params)
-        zero = jnp.zeros((), dtype)
         return DAdaptAdaGradState(
-            count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype), gsq_weighted=zero,
-            sksq_weighted=zero, s_l1=zero, effective_lr=zero,
+            count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
+            gsq_weighted=jnp.zeros((), dtype), sksq_weighted=jnp.zeros((), dtype),
+            s_l1=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
             alpha=jax.tree.map(lambda p: jnp.full_like(p, 1e-6), params),
-            s=jax.tree.map(jnp.zeros_like, params), x0=jax.tree.map(jnp.array, params),
+            s=_zeros(params), x0=jax.tree.map(jnp.array, params),
         )
 
     def update_fn(updates: PyTree, state: DAdaptAdaGradState,
@@ -550,11 +555,11 @@ def scale_by_dadapt_adam(
 
     def init_fn(params: PyTree) -> DAdaptAdamState:
         dtype = _scalar_dtype(params)
-        zero = jnp.zeros((), dtype)
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return DAdaptAdamState(count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32),
-                               d=_scalar(d0, dtype),
-                               numerator=zero, effective_lr=zero, mu=zeros, nu=zeros, s=zeros)
+        return DAdaptAdamState(
+            count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
+            numerator=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
+            mu=_zeros(params), nu=_zeros(params), s=_zeros(params),
+        )
 
     def update_fn(updates: PyTree, state: DAdaptAdamState,
                   params: PyTree = None) -> tuple[PyTree, DAdaptAdamState]:
@@ -726,12 +731,12 @@ def scale_by_dadapt_adan(
 
     def init_fn(params: PyTree) -> DAdaptAdanState:
         dtype = _scalar_dtype(params)
-        zero = jnp.zeros((), dtype)
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return DAdaptAdanState(count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32),
-                               d=_scalar(d0, dtype),
-                               gsq_weighted=zero, effective_lr=zero, mu=zeros, delta=zeros,
-                               nu=zeros, s=zeros, prev_grad=zeros)
+        return DAdaptAdanState(
+            count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
+            gsq_weighted=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
+            mu=_zeros(params), delta=_zeros(params), nu=_zeros(params), s=_zeros(params),
+            prev_grad=_zeros(params),
+        )
 
     def update_fn(updates: PyTree, state: DAdaptAdanState,
                   params: PyTree = None) -> tuple[PyTree, DAdaptAdanState]:
@@ -896,10 +901,11 @@ def scale_by_dadapt_lion(
 
     def init_fn(params: PyTree) -> DAdaptLionState:
         dtype = _scalar_dtype(params)
-        zero = jnp.zeros((), dtype)
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return DAdaptLionState(count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
-                               numerator=zero, effective_lr=zero, mu=zeros, s=zeros)
+        return DAdaptLionState(
+            count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
+            numerator=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
+            mu=_zeros(params), s=_zeros(params),
+        )
 
     def update_fn(updates: PyTree, state: DAdaptLionState,
                   params: PyTree = None) -> tuple[PyTree, DAdaptLionState]:
