@@ -182,7 +182,7 @@ def scale_by_prodigy(
       *updated* ``d``) where its momentum branch, the limit ``b1 -> 0`` and the paper use
       ``m_{k+1} = d_k g_k``; adaptlr uses ``d_k`` and ``reference_b1_zero=True`` reproduces the
       reference. As in the reference (and unlike the paper's ``d_k eps``) the denominator uses
-      ``d_{k+1} eps``. Otherwise the arithmetic follows ``prodigyopt`` 1.1 operation by
+      ``d_{k+1} eps``. Otherwise the arithmetic follows ``prodigyopt`` 1.1.2 operation by
       operation, including the quirk that the first estimate above ``d0`` is not limited by
       ``growth_rate``. Optax's ``optax.contrib.prodigy`` differs from both: it always applies
       bias correction and returns NaN on zero-gradient or zero-learning-rate steps.

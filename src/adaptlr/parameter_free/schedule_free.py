@@ -372,7 +372,7 @@ def schedule_free_sgd(
 
     References:
       Defazio, Yang, Mehta, Mishchenko, Khaled and Cutkosky, "The Road Less Scheduled",
-      NeurIPS 2024. Reference code: ``schedulefree.SGDScheduleFree`` (schedulefree 1.4).
+      NeurIPS 2024. Reference code: ``schedulefree.SGDScheduleFree`` (schedulefree 1.4.1).
 
     Departures:
       ``b1`` is the reference's ``momentum``; the reference requires it in ``(0, 1)``, here
@@ -462,7 +462,7 @@ def schedule_free_adamw(
 
     References:
       Defazio et al., "The Road Less Scheduled", NeurIPS 2024. Reference code:
-      ``schedulefree.AdamWScheduleFree`` (schedulefree 1.4).
+      ``schedulefree.AdamWScheduleFree`` (schedulefree 1.4.1).
 
     Departures:
       As for :func:`schedule_free_sgd`; the reference accepts ``b1 = 0`` (then its ``eval()``
@@ -545,7 +545,7 @@ def schedule_free_radam(
     References:
       Defazio et al., "The Road Less Scheduled", NeurIPS 2024; Liu et al., "On the Variance
       of the Adaptive Learning Rate and Beyond", ICLR 2020. Reference code:
-      ``schedulefree.RAdamScheduleFree`` (schedulefree 1.4).
+      ``schedulefree.RAdamScheduleFree`` (schedulefree 1.4.1).
 
     Departures:
       As for :func:`schedule_free_adamw`.
@@ -698,7 +698,7 @@ def schedule_free(
 
     References:
       Defazio et al., "The Road Less Scheduled", NeurIPS 2024. Reference code:
-      ``schedulefree.ScheduleFreeWrapper`` (schedulefree 1.4).
+      ``schedulefree.ScheduleFreeWrapper`` (schedulefree 1.4.1).
 
     Departures:
       The reference wrapper reads the current learning rate from the base optimizer's
