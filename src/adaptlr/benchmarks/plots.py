@@ -45,6 +45,12 @@ def _save(fig: Any, path_stem: str, formats: Sequence[str]) -> list[str]:
     return paths
 
 
+def _style(index: int) -> dict[str, Any]:
+    """Distinct colour and line style for up to 40 methods (tab20 x 2 line styles)."""
+    plt = _pyplot()
+    return {"color": plt.cm.tab20(index % 20), "linestyle": ("-", "--")[(index // 20) % 2]}
+
+
 def _by_method(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for r in records:
@@ -69,10 +75,11 @@ def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[Method
     plt = _pyplot()
     groups = _by_method(records)
     metric = records[0]["metric"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True,
+                             gridspec_kw={"wspace": 0.45})
     for ax, lr_free in zip(axes, (False, True), strict=True):
         drawn = False
-        for row in rows:
+        for index, row in enumerate(rows):
             runs = groups.get(row.method, [])
             if not runs or row.sweep_arg is None or _is_lr_free(runs) != lr_free:
                 continue
@@ -92,8 +99,9 @@ def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[Method
                 mean = np.array([np.mean(per_value[v]) for v in xs])
                 std = np.array([np.std(per_value[v]) for v in xs])
                 x = np.array(xs) / centre
-                line = ax.plot(x, mean, marker="o", label=row.method)[0]
-                ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=line.get_color())
+                line = ax.plot(x, mean, marker="o", markersize=3, label=row.method,
+                               **_style(index))[0]
+                ax.fill_between(x, mean - std, mean + std, alpha=0.12, color=line.get_color())
                 color = line.get_color()
             else:
                 color = None
@@ -107,7 +115,7 @@ def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[Method
                       else "learning rate (peak for schedules)")
         ax.set_title("learning-rate-free methods" if lr_free else "tuned methods")
         if drawn:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"final {metric}")
     if not records[0]["maximize"]:
@@ -157,15 +165,18 @@ def plot_curves(records: Sequence[Mapping[str, Any]], rows: Sequence[MethodSumma
     plt = _pyplot()
     metric = records[0]["metric"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for method, runs in _best_runs(records, rows).items():
-        left.plot(runs[0]["curves"]["loss_steps"], _mean_curve(runs, None), label=method)
-        right.plot(runs[0]["curves"]["eval_steps"], _mean_curve(runs, metric), label=method)
+    for index, (method, runs) in enumerate(_best_runs(records, rows).items()):
+        style = _style(index)
+        left.plot(runs[0]["curves"]["loss_steps"], _mean_curve(runs, None), label=method,
+                  **style)
+        right.plot(runs[0]["curves"]["eval_steps"], _mean_curve(runs, metric), label=method,
+                   **style)
     left.set_yscale("log")
     left.set_xlabel("step")
     left.set_ylabel("training loss (block mean, seed mean)")
     right.set_xlabel("step")
     right.set_ylabel(metric)
-    right.legend(fontsize=7)
+    right.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     for ax in (left, right):
         ax.grid(alpha=0.3)
     if title:
@@ -179,7 +190,7 @@ def plot_effective_lr(records: Sequence[Mapping[str, Any]], rows: Sequence[Metho
     """The effective learning rate over training at each method's best value (log scale)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for method, runs in _best_runs(records, rows).items():
+    for index, (method, runs) in enumerate(_best_runs(records, rows).items()):
         traces = runs[0]["effective_lr"]
         if not traces:
             continue
@@ -190,12 +201,12 @@ def plot_effective_lr(records: Sequence[Mapping[str, Any]], rows: Sequence[Metho
                            float) for r in runs])
             label = method if len(traces) == 1 else f"{method} [{name}]"
             positive = np.where(curve > 0, curve, np.nan)
-            ax.plot(steps[: len(positive)], positive, label=label)
+            ax.plot(steps[: len(positive)], positive, label=label, **_style(index))
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("effective learning rate (mean over parameters)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         ax.set_title(title)
     return _save(fig, path_stem, formats)
