@@ -329,3 +329,23 @@ def test_state_can_be_donated_with_the_parameters(store_delta: bool) -> None:
 
     params, state = step(*step(params, state))
     assert np.all(np.isfinite(np.asarray(params["w"])))
+
+
+def test_learning_rate_schedule_starts_at_step_zero() -> None:
+    # Two steps with schedule values 2 and 0.5 equal two steps with those constants, since the
+    # scalar multiplies only the new base update u_t (Delta accumulates lr_t u_t).
+    schedule = optax.piecewise_constant_schedule(2.0, {1: 0.25})
+    params = jnp.array([1.0, -1.0])
+    grads = [jnp.array([0.5, 1.0]), jnp.array([-0.3, 0.2])]
+    tx = mechanize(optax.sgd(1.0), learning_rate=schedule, store_delta=True)
+    state = tx.init(params)
+    x = params
+    delta = np.zeros(2)
+    for t, g in enumerate(grads):
+        updates, state = tx.update(g, state, x)
+        x = optax.apply_updates(x, updates)
+        delta = delta - float(schedule(t)) * np.asarray(g)
+        applied = float(np.sum(state.scale))
+        np.testing.assert_allclose(x, np.asarray(params) + applied * delta, rtol=1e-6)
+        assert float(adaptlr.effective_lr(state)) == pytest.approx(
+            float(schedule(t)) * applied, rel=1e-6)
