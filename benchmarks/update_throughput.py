@@ -120,7 +120,9 @@ def time_step(
 ) -> dict[str, float]:
     params = make_tree(tree_kind, 0)
     grads = make_tree(tree_kind, 1)
-    state = tx.init(params)
+    # A fresh copy: some states alias the parameters (optax.contrib.prodigy keeps params0 =
+    # params), and a donated buffer cannot be donated twice.
+    state = jax.tree.map(jnp.copy, tx.init(params))
     step = step_fn(tx, needs_value)
     t0 = time.perf_counter()
     compiled = step.lower(params, state, grads).compile()

@@ -56,8 +56,9 @@ def jax_loss(problem: str) -> Callable[[dict[str, Any]], Any]:
         x, y = jnp.asarray(_X), jnp.asarray(_Y)
 
         def mlp(p: dict[str, Any]) -> Any:
-            h = jnp.tanh(x @ p["w1"] + p["b1"])
-            return jnp.mean(jnp.square(h @ p["w2"] + p["b2"] - y))
+            # Explicit broadcasts: the test suite runs JAX with rank promotion set to "raise".
+            h = jnp.tanh(x @ p["w1"] + p["b1"][None, :])
+            return jnp.mean(jnp.square(h @ p["w2"] + p["b2"][None, :] - y))
 
         return mlp
     lam, star = jnp.asarray(_QUAD_LAM), jnp.asarray(_QUAD_STAR)
@@ -157,10 +158,13 @@ def max_relative_error(ours: dict[str, np.ndarray], golden: dict[str, np.ndarray
     """Largest ``|ours - golden| / max(|golden|, 1e-3)`` over all parameters and steps.
 
     The floor keeps entries that pass through zero from dominating; 1e-3 is far below the
-    parameters' scale on both problems, so it does not hide real differences.
+    parameters' scale on both problems, so it does not hide real differences. A non-finite
+    value on either side counts as an infinite error (``max`` would silently drop a NaN).
     """
     worst = 0.0
     for name, ref in golden.items():
         err = np.abs(ours[name] - ref) / np.maximum(np.abs(ref), 1e-3)
+        if not np.all(np.isfinite(err)):
+            return float("inf")
         worst = max(worst, float(np.max(err)))
     return worst

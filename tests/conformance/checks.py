@@ -184,8 +184,9 @@ def odd_trees() -> dict[str, PyTree]:
 
 
 def check_odd_trees(spec: MethodSpec) -> None:
+    # Six steps: some methods (RAdam-style warm phases) hold still for the first few.
     for name, params in odd_trees().items():
-        out, state = run(spec, spec.build(), params, steps=3)
+        out, state = run(spec, spec.build(), params, steps=6)
         assert jax.tree.structure(out) == jax.tree.structure(params), f"{name}: structure changed"
         for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(params), strict=True):
             assert a.shape == b.shape and a.dtype == b.dtype, f"{name}: leaf shape/dtype changed"
@@ -194,7 +195,7 @@ def check_odd_trees(spec: MethodSpec) -> None:
         if jax.tree.leaves(params) and any(x.size for x in jax.tree.leaves(params)):
             moved = any(not np.array_equal(np.asarray(a), np.asarray(b))
                         for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(params), strict=True))
-            assert moved, f"{name}: no parameter moved in 3 steps"
+            assert moved, f"{name}: no parameter moved in 6 steps"
 
 
 def _state_dtypes_follow_params(state: Any, params: PyTree, dtype: Any) -> None:
@@ -256,13 +257,13 @@ def check_zero_gradients(spec: MethodSpec) -> None:
 
 
 def check_effective_lr_reported(spec: MethodSpec) -> None:
-    _, state = run(spec, spec.build(), small_params(), steps=3)
+    _, state = run(spec, spec.build(), small_params(), steps=6)
     records = effective_lrs(state)
     assert records, "no step-size record in the state (adaptlr.effective_lr finds nothing)"
     assert_finite(records, "effective_lr")
-    # After three steps on non-zero gradients some record must hold a non-zero step size.
+    # After six steps on non-zero gradients some record must hold a non-zero step size.
     assert any(np.any(np.asarray(x) != 0) for x in jax.tree.leaves(records)), (
-        "every step-size record is still zero after three updates (not updated?)")
+        "every step-size record is still zero after six updates (not updated?)")
 
 
 def check_inject_hyperparams(spec: MethodSpec) -> None:
@@ -274,47 +275,16 @@ def check_inject_hyperparams(spec: MethodSpec) -> None:
     plain, _ = run(spec, spec.build(), params)
     through, state = run(spec, injected, params)
     assert_trees_close(through, plain, what="inject_hyperparams vs plain")
-    # The injected learning rate is live: set to zero, the parameters stop moving.
-    state.hyperparams[spec.learning_rate_arg] = jnp.zeros_like(
-        state.hyperparams[spec.learning_rate_arg])
+    # The injected learning rate is live: changing it in the state changes the next update.
+    # (Not "learning rate 0 freezes the parameters": Schedule-Free keeps averaging towards z.)
     step = jax.jit(make_step(spec, injected, sum_of_squares_loss))
-    frozen, _ = step(through, state)
-    assert_trees_close(frozen, through, rtol=0, atol=0, what="learning rate 0 via hyperparams")
-
-
-def run_recording_values(
-    spec: MethodSpec, tx: optax.GradientTransformation, params: PyTree, steps: int = 5
-) -> tuple[PyTree, list[jax.Array]]:
-    """Like :func:`run` on :func:`sum_of_squares_loss`, also returning the loss at each step."""
-    state = tx.init(params)
-    step = jax.jit(make_step(spec, tx, sum_of_squares_loss))
-    values = []
-    for _ in range(steps):
-        values.append(sum_of_squares_loss(params))
-        params, state = step(params, state)
-    return params, values
-
-
-def run_subtree(spec: MethodSpec, w: jax.Array, values: list[jax.Array]) -> jax.Array:
-    """The method alone on ``{"w": w}``, fed the whole model's loss values of another run.
-
-    A loss-value method (Polyak steps) sees the loss of the whole model even when it only
-    updates part of it, so the comparison run gets the same sequence of values.
-    """
-    tx = spec.build()
-    params = {"w": w}
-    state = tx.init(params)
-    loss = lambda p: sum_of_squares_loss({"b": jnp.zeros(3), "w": p["w"]})  # noqa: E731
-
-    @jax.jit
-    def step(params: PyTree, state: Any, value: jax.Array) -> tuple[PyTree, Any]:
-        grads = jax.grad(loss)(params)
-        updates, state = tx.update(grads, state, params, **update_kwargs(spec, value))
-        return optax.apply_updates(params, updates), state
-
-    for value in values:
-        params, state = step(params, state, value)
-    return params["w"]
+    lr = state.hyperparams[spec.learning_rate_arg]
+    nxt, _ = step(through, state)
+    state.hyperparams[spec.learning_rate_arg] = 0.5 * lr
+    halved, _ = step(through, state)
+    moved = any(not np.array_equal(np.asarray(a), np.asarray(b))
+                for a, b in zip(jax.tree.leaves(nxt), jax.tree.leaves(halved), strict=True))
+    assert moved, "changing the injected learning rate does not change the update"
 
 
 def check_masked(spec: MethodSpec) -> None:
