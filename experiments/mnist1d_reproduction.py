@@ -2,8 +2,9 @@
 
 Greydanus (2020), Table 1 / the repository README: MLP 68%, CNN 94% test accuracy (4000
 training / 1000 test sequences, batch 100, 6000 steps, Adam). We train the same models
-(:mod:`adaptlr.benchmarks.models`) on the same generated data with Adam and with AdamW with
-warm-up + cosine decay, each over a small learning-rate grid, 3 seeds, and report the final test
+(:mod:`adaptlr.benchmarks.models`) on the same generated data with Adam, with AdamW with
+warm-up + cosine decay, and with the latter plus weight decay 0.2, each over a small
+learning-rate grid, 3 seeds, and report the final test
 accuracy (end of training, seed mean +- std) at the best learning rate next to the paper's.
 Writes ``experiments/results/mnist1d_reproduction/<task>.jsonl`` and
 ``experiments/results/mnist1d_reproduction.md``.
@@ -19,7 +20,9 @@ import os
 from _common import RESULTS, run_each, use_all_cores, write_text
 
 PAPER = {"mnist1d_mlp": 0.68, "mnist1d_cnn": 0.94}
-METHODS = ("adam", "adamw_warmup_cosine")
+# AdamW with decoupled weight decay 0.2 regularises the MLP, which otherwise overfits the 4000
+# training sequences (train loss -> 1e-4 while the test loss grows).
+METHODS = ("adam", "adamw_warmup_cosine", "adamw@warmup_cosine:weight_decay=0.2")
 GRID = (0.3162, 1.0, 3.162)  # around the task's centre, 1e-2 for both methods
 
 

@@ -181,3 +181,21 @@ def test_schedule_free_runs_are_evaluated_at_x(tmp_path):
     x = adaptlr.schedule_free_eval_params(state, y)
     assert record["final"]["loss"] == pytest.approx(float(task.loss_fn(x, None)), rel=1e-4)
     assert not np.isclose(float(task.loss_fn(x, None)), float(task.loss_fn(y, None)), rtol=1e-3)
+
+
+def test_label_overrides_fix_other_hyperparameters(tmp_path):
+    path = str(tmp_path / "r.jsonl")
+    records = runner.run("quadratic", ["sgd", "sgd_momentum:momentum=0"], [0], path,
+                         factors=[1.0], progress=False, **FAST)
+    by_method = {r["config"]["method"]: r for r in records}
+    plain, no_momentum = by_method["sgd"], by_method["sgd_momentum:momentum=0"]
+    assert no_momentum["config"]["overrides"] == {"momentum": 0.0}
+    assert "overrides" not in plain["config"]
+    # Heavy-ball momentum 0 is plain SGD (same centre on this task: 1.0 vs 0.3 -> compare
+    # the final losses of the same learning rate instead).
+    same = runner.run("quadratic", ["sgd_momentum:momentum=0"], [0], path,
+                      factors=[1.0 / 0.3], progress=False, **FAST)
+    assert same[0]["config"]["value"] == pytest.approx(1.0, rel=1e-3)
+    assert same[0]["final"]["loss"] == pytest.approx(plain["final"]["loss"], rel=1e-3)
+    with pytest.raises(ValueError, match="NAME=NUMBER"):
+        runner.parse_overrides("adam:b1")

@@ -18,7 +18,8 @@ A method name ``<registry name>@<schedule>`` is the registered method with its s
 as the peak of a schedule over the budget (:data:`SCHEDULES`: ``warmup_cosine``, ``cosine``,
 ``wsd``, ``linear_to_zero``, ``inverse_sqrt``, ``rex``, ``onecycle``, ``constant``), e.g.
 ``adam@wsd``. ``<name>_warmup_cosine`` is accepted for ``<name>@warmup_cosine``: 5% linear
-warm-up from 0, then cosine decay to 0 (``optax.warmup_cosine_decay_schedule``).
+warm-up from 0, then cosine decay to 0 (``optax.warmup_cosine_decay_schedule``). A suffix
+``:name=value,...`` fixes other hyperparameters, e.g. ``adamw@warmup_cosine:weight_decay=0.2``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "default_methods",
     "grid_for",
     "parse_label",
+    "parse_overrides",
     "run",
 ]
 
@@ -95,8 +97,23 @@ SCHEDULES = ("constant", "warmup_cosine", "cosine", "wsd", "linear_to_zero", "in
              "rex", "onecycle")
 
 
+def parse_overrides(label: str) -> tuple[str, dict[str, float]]:
+    """Split ``"adamw@cosine:weight_decay=0.1,b2=0.95"`` into the label and fixed overrides."""
+    if ":" not in label:
+        return label, {}
+    base, text = label.split(":", 1)
+    overrides = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"override {item!r} in {label!r} is not NAME=NUMBER")
+        overrides[name.strip()] = float(value)
+    return base, overrides
+
+
 def parse_label(label: str) -> tuple[str, str | None]:
-    """``(registry name, schedule or None)`` of a method label."""
+    """``(registry name, schedule or None)`` of a method label (overrides ignored)."""
+    label, _ = parse_overrides(label)
     if "@" in label:
         name, schedule = label.split("@", 1)
         if schedule not in SCHEDULES:
@@ -118,6 +135,7 @@ class Method:
     values: tuple[float, ...]  # grid (one placeholder value when sweep_arg is None)
     centre: float  # the value the grid is built around
     schedule: str | None = None  # "warmup_cosine" or None
+    overrides: tuple[tuple[str, float], ...] = ()  # fixed hyperparameters from the label
 
     @property
     def spec(self) -> registry.MethodSpec:
@@ -143,17 +161,18 @@ def grid_for(label: str, task: Task, factors: Sequence[float] | None = None) -> 
     :data:`TUNED_FACTORS` otherwise.
     """
     spec_name, schedule = parse_label(label)
+    overrides = tuple(sorted(parse_overrides(label)[1].items()))
     spec = registry.get(spec_name)
     arg = _swept_argument(spec)
     if schedule is not None and arg is None:
         raise ValueError(f"{spec_name} has no learning rate to schedule")
     if arg is None:
-        return Method(label, spec_name, None, (math.nan,), math.nan, schedule)
+        return Method(label, spec_name, None, (math.nan,), math.nan, schedule, overrides)
     centre = float(task.learning_rates.get(spec_name, spec.defaults[arg]))
     if factors is None:
         factors = SCALE_FACTORS if spec.family in LR_FREE_FAMILIES else TUNED_FACTORS
     values = tuple(float(f"{centre * f:.4g}") for f in factors)
-    return Method(label, spec_name, arg, values, centre, schedule)
+    return Method(label, spec_name, arg, values, centre, schedule, overrides)
 
 
 def default_methods() -> list[str]:
@@ -168,12 +187,13 @@ def _optimizer_factory(
     spec = method.spec
 
     def make(hyperparams: Mapping[str, Any]) -> optax.GradientTransformation:
+        fixed = dict(method.overrides)
         if method.sweep_arg is None:
-            return spec.build()
+            return spec.build(**fixed)
         value = hyperparams["value"]
         if method.schedule is not None:
             value = _schedule(method.schedule, value, steps)
-        return spec.build(**{method.sweep_arg: value})
+        return spec.build(**fixed, **{method.sweep_arg: value})
 
     return make
 
@@ -186,7 +206,7 @@ def _record_every(steps: int, eval_every: int) -> int:
 
 def _config(task_name: str, options: Mapping[str, Any], steps: int, method: Method,
             value: float, seed: int) -> dict[str, Any]:
-    return {
+    config = {
         "task": task_name,
         "task_options": dict(options),
         "steps": steps,
@@ -198,6 +218,9 @@ def _config(task_name: str, options: Mapping[str, Any], steps: int, method: Meth
         "defaults": dict(method.spec.defaults),
         "seed": int(seed),
     }
+    if method.overrides:  # only when present, so that older results keep their keys
+        config["overrides"] = dict(method.overrides)
+    return config
 
 
 def _train(task: Task, method: Method, values: np.ndarray, seeds: np.ndarray, steps: int,
