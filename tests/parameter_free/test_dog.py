@@ -400,3 +400,35 @@ def test_state_can_be_donated_with_the_parameters(make: Any) -> None:
     params, state = step(params, state)
     params, state = step(params, state)
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(params))
+
+
+def _average_if_any(state: Any) -> Any:
+    try:
+        return polynomial_decay_averaged_params(state)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize(("factory", "kwargs"), [
+        (dog, {"learning_rate": 0.9, "reps_rel": 1e-4, "eps": 1e-7, "weight_decay": 1e-3,
+               "init_eta": 1e-2}),
+        (ldog, {"learning_rate": 0.9, "reps_rel": 1e-4, "eps": 1e-7, "weight_decay": 1e-3}),
+        (dowg, {"learning_rate": 0.9, "reps_rel": 1e-4, "weight_decay": 1e-3}),
+        (lambda gamma: optax.chain(dog(), polynomial_decay_averaging(gamma)), {"gamma": 3.0}),
+    ])
+def test_every_numeric_hyperparameter_can_be_injected(factory: Any, kwargs: dict[str, Any]) -> None:
+    # optax.inject_hyperparams traces every numeric argument; results must not change.
+    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(3, 2), "b": jnp.ones(2)}
+
+    def loss(p: Any) -> jax.Array:
+        return sum(jnp.sum(jnp.square(x - 0.3)) for x in jax.tree.leaves(p))
+
+    finals = []
+    for tx in (factory(**kwargs), optax.inject_hyperparams(factory)(**kwargs)):
+        p, state = params, tx.init(params)
+        for _ in range(3):
+            updates, state = tx.update(jax.grad(loss)(p), state, p)
+            p = optax.apply_updates(p, updates)
+        finals.append((p, _average_if_any(state)))
+    for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)

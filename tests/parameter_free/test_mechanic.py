@@ -349,3 +349,29 @@ def test_learning_rate_schedule_starts_at_step_zero() -> None:
         np.testing.assert_allclose(x, np.asarray(params) + applied * delta, rtol=1e-6)
         assert float(adaptlr.effective_lr(state)) == pytest.approx(
             float(schedule(t)) * applied, rel=1e-6)
+
+
+@pytest.mark.parametrize(("factory", "kwargs"), [
+        (mechanic_sgd, {"learning_rate": 0.5, "momentum": 0.9, "s_decay": 0.02, "s_init": 1e-6}),
+        (mechanic_adam, {"learning_rate": 0.5, "b1": 0.8, "b2": 0.99, "eps": 1e-7,
+                         "weight_decay": 1e-3, "s_decay": 0.02, "s_init": 1e-6}),
+        (lambda learning_rate, s_decay, s_init, eps: mechanize(
+            optax.sgd(1.0), learning_rate, s_decay, s_init, eps),
+         {"learning_rate": 0.5, "s_decay": 0.02, "s_init": 1e-6, "eps": 1e-7}),
+    ])
+def test_every_numeric_hyperparameter_can_be_injected(factory: Any, kwargs: dict[str, Any]) -> None:
+    # optax.inject_hyperparams traces every numeric argument; results must not change.
+    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(3, 2), "b": jnp.ones(2)}
+
+    def loss(p: Any) -> jax.Array:
+        return sum(jnp.sum(jnp.square(x - 0.3)) for x in jax.tree.leaves(p))
+
+    finals = []
+    for tx in (factory(**kwargs), optax.inject_hyperparams(factory)(**kwargs)):
+        p, state = params, tx.init(params)
+        for _ in range(3):
+            updates, state = tx.update(jax.grad(loss)(p), state, p)
+            p = optax.apply_updates(p, updates)
+        finals.append(p)
+    for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
