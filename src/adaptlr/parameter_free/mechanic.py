@@ -150,7 +150,9 @@ def mechanize(
       this follows the paper by default and reproduces the reference with
       ``decay_on_stepped_params=True`` (the goldens agree to 1e-10 in float64 then, and with
       either setting when ``s_decay = 0``). Otherwise it follows the reference code:
-      :math:`m_0 = 10^{-6}` (the paper has 0), :math:`s_1 = 0`, and :math:`x_\mathrm{ref}`
+      :math:`m_0 = 10^{-6}` (the paper has 0, with which :math:`h_t = 0` forever when
+      :math:`\Delta` is recomputed: the iterates would never leave :math:`x_\mathrm{ref}`),
+      :math:`s_1 = 0`, and :math:`x_\mathrm{ref}`
       from ``init`` (the reference takes it at the first step: the same when ``init`` sees the
       initial parameters). The :math:`\lambda` term is split as
       :math:`\langle\Delta,g\rangle + c\,\langle\Delta,x\rangle` so that every reduction of a
