@@ -73,6 +73,11 @@ SETTINGS: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
          {"weight_decay": 1e-2, "growth_rate": 1.02, "b1": 0.8, "b2": 0.99, "d0": 1e-4}),
         ("eps_lr_schedule", {"eps": 1e-6, "lr": 0.5},
          {"eps": 1e-6, "learning_rate": 0.5, "schedule": "linear"}),
+        # Parameter groups (first half of the parameters, second half) with these layer_scale
+        # values; adaptlr's layer_scale is the same per parameter leaf (see split_groups).
+        ("layer_scale_decoupled",
+         {"layer_scale": [0.5, 2.0], "weight_decay": 1e-2, "decouple": True},
+         {"layer_scale": [0.5, 2.0], "weight_decay": 1e-2, "decoupled_weight_decay": True}),
     ],
     "adan": [
         ("default", {}, {}),
@@ -91,6 +96,12 @@ SETTINGS: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
          {"learning_rate": 0.5, "d0": 1e-4, "schedule": "linear"}),
     ],
 }
+
+
+def split_groups(items: list[Any], scales: list[float]) -> list[tuple[list[Any], float]]:
+    """Split ``items`` (parameters in init order) into ``len(scales)`` consecutive groups."""
+    size = len(items) // len(scales)
+    return [(items[i * size:(i + 1) * size], r) for i, r in enumerate(scales)]
 
 
 def linear(step: int) -> float:
@@ -177,12 +188,20 @@ def main() -> None:
                "adam": dadaptation.DAdaptAdam, "adan": dadaptation.DAdaptAdan,
                "lion": dadaptation.DAdaptLion}
     OUT.mkdir(exist_ok=True)
+    only = set(sys.argv[1:])  # optional: regenerate only these methods
     for method, settings in SETTINGS.items():
+        if only and method not in only:
+            continue
         arrays: dict[str, np.ndarray] = {}
         for name, torch_kwargs, ours in settings:
             def make(params: list[Any], kw: dict[str, Any] = torch_kwargs,
                      scheduled: bool = "schedule" in ours, perturbed: bool = False) -> Any:
-                opt = classes[method](params, **kw)
+                kw = dict(kw)
+                scales = kw.pop("layer_scale", None)
+                groups: Any = params if scales is None else [
+                    {"params": group, "layer_scale": r}
+                    for group, r in split_groups(params, scales)]
+                opt = classes[method](groups, **kw)
                 opt = _Scheduled(opt) if scheduled else opt
                 return _Perturbed(opt, params) if perturbed else opt
 

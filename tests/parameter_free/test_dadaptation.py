@@ -66,11 +66,15 @@ def settings(method: str) -> list[tuple[str, dict[str, Any]]]:
     return [(name, kw) for name, kw in json.loads(str(load(method)["settings"]))]
 
 
-def build(method: str, kwargs: dict[str, Any]) -> optax.GradientTransformation:
+def build(method: str, kwargs: dict[str, Any], problem: str) -> optax.GradientTransformation:
     kwargs = dict(kwargs)
     if kwargs.pop("schedule", None) == "linear":  # the generator's LambdaLR: 1 - k / 200
         base = kwargs.get("learning_rate", 1.0)
         kwargs["learning_rate"] = lambda k: base * (1.0 - jnp.asarray(k, jnp.float64) / STEPS)
+    if "layer_scale" in kwargs:  # the generator's groups: consecutive halves of the params
+        names, scales = list(init_params(problem)), kwargs["layer_scale"]
+        size = len(names) // len(scales)
+        kwargs["layer_scale"] = {n: scales[i // size] for i, n in enumerate(names)}
     return ALIASES[method](**kwargs)
 
 
@@ -94,7 +98,7 @@ def test_matches_reference_trajectory(method: str, setting: str, problem: str) -
         assert f"replay/{setting}/{problem}/w1" in data.files or \
             f"replay/{setting}/{problem}/w" in data.files
     with x64():
-        ours = run_jax(problem, build(method, dict(settings(method))[setting]))
+        ours = run_jax(problem, build(method, dict(settings(method))[setting], problem))
     ours = {k: v[steps] for k, v in ours.items()}
     assert max_relative_error({k: v[:window] for k, v in ours.items()},
                               {k: v[:window] for k, v in ref.items()}) <= TOL
@@ -110,7 +114,7 @@ def test_matches_reference_on_replayed_gradients(method: str, setting: str, prob
     grads = golden(data, f"replay/{setting}/{problem}/")
     ref = golden(data, f"{setting}/{problem}/")
     with x64():
-        tx = build(method, dict(settings(method))[setting])
+        tx = build(method, dict(settings(method))[setting], problem)
         params = {k: jnp.asarray(v) for k, v in init_params(problem).items()}
         state = tx.init(params)
 
@@ -125,6 +129,21 @@ def test_matches_reference_on_replayed_gradients(method: str, setting: str, prob
             traj.append(params)
         ours = {n: np.stack([np.asarray(traj[i][n]) for i in steps]) for n in ref}
     assert max_relative_error(ours, ref) <= TOL
+
+
+def test_layer_scale_of_ones_is_no_layer_scale() -> None:
+    p = {"a": jnp.linspace(-1.0, 1.0, 6), "b": jnp.ones(2)}
+    plain, scaled = dd.dadapt_adam(), dd.dadapt_adam(layer_scale={"a": 1.0, "b": 1.0})
+    sp, ss = plain.init(p), scaled.init(p)
+    for _ in range(5):
+        g = jax.tree.map(lambda x: x - 3.0, p)
+        up, sp = plain.update(g, sp, p)
+        us, ss = scaled.update(g, ss, p)
+        for a, b in zip(jax.tree.leaves((up, sp)), jax.tree.leaves((us, ss)), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+        p = optax.apply_updates(p, up)
+    with pytest.raises(ValueError, match="layer_scale"):
+        dd.dadapt_adam(layer_scale={"a": -1.0, "b": 1.0})
 
 
 def test_every_method_has_defaults_and_two_other_settings() -> None:
@@ -157,6 +176,8 @@ def optax_contrib_deviations() -> dict[tuple[str, str], float]:
     out = {}
     with x64():
         for name, kwargs in settings("adam"):
+            if "layer_scale" in kwargs:  # Optax has no layer_scale
+                continue
             for problem in PROBLEMS:
                 ours = run_jax(problem, optax_dadapt_adamw(kwargs))
                 ours = {k: v[data["steps"]] for k, v in ours.items()}
