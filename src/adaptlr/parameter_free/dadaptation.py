@@ -241,8 +241,8 @@ def scale_by_dadapt_sgd(
 
     References:
       Defazio and Mishchenko, `Learning-Rate-Free Learning by D-Adaptation
-      <https://arxiv.org/abs/2301.07733>`_, ICML 2023 (Algorithm 1, with the momentum of
-      the authors' ``DAdaptSGD``).
+      <https://arxiv.org/abs/2301.07733>`_, ICML 2023 (the SGD variant, in the form of the
+      authors' ``DAdaptSGD`` 3.2).
 
     Departures: :math:`\|g_0\|` is the norm of the first raw gradient, before the L2 term is
     added, as in the reference code (whose ``grad.add`` there is not in place; the paper has no
@@ -385,8 +385,8 @@ def scale_by_dadapt_adagrad(
 
     References:
       Defazio and Mishchenko, `Learning-Rate-Free Learning by D-Adaptation
-      <https://arxiv.org/abs/2301.07733>`_, ICML 2023 (Algorithm 2; the authors'
-      ``DAdaptAdaGrad``).
+      <https://arxiv.org/abs/2301.07733>`_, ICML 2023 (the AdaGrad variant; the
+      authors' ``DAdaptAdaGrad``).
 
     Departures: the reference keeps :math:`\|s\|^2_A` and :math:`\|s\|_1` as running sums of
     their per-step changes; here they are recomputed from :math:`s` and :math:`\alpha` each
@@ -558,8 +558,8 @@ def scale_by_dadapt_adam(
 
     References:
       Defazio and Mishchenko, `Learning-Rate-Free Learning by D-Adaptation
-      <https://arxiv.org/abs/2301.07733>`_, ICML 2023 (Algorithm 4; the authors'
-      ``DAdaptAdam``).
+      <https://arxiv.org/abs/2301.07733>`_, ICML 2023 (the Adam variant, in the form of
+      the authors' ``DAdaptAdam`` 3.2, which revised the preprint's estimate).
 
     Departures: none from the reference beyond the family notes in the module docstring
     (``layer_scale`` is per parameter leaf rather than per parameter group). Against Optax's
