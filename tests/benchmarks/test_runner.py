@@ -200,3 +200,45 @@ def test_label_overrides_fix_other_hyperparameters(tmp_path):
     assert same[0]["final"]["loss"] == pytest.approx(plain["final"]["loss"], rel=1e-3)
     with pytest.raises(ValueError, match="NAME=NUMBER"):
         runner.parse_overrides("adam:b1")
+
+
+def _concrete_only_sgd(learning_rate):
+    # float() of a traced value raises: the runner must fall back to concrete grid values.
+    import optax
+
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=float(learning_rate))
+
+
+def _broken(learning_rate):
+    raise RuntimeError("this method is broken")
+
+
+def _register(monkeypatch, name, factory):
+    spec = adaptlr.registry.MethodSpec(name, factory, "baseline", None,
+                                       {"learning_rate": 0.1}, 0.0)
+    monkeypatch.setitem(adaptlr.registry._REGISTRY, name, spec)
+
+
+def test_factories_needing_concrete_values_fall_back_per_value(tmp_path, monkeypatch):
+    _register(monkeypatch, "concrete_sgd", _concrete_only_sgd)
+    path = str(tmp_path / "r.jsonl")
+    ours = runner.run("quadratic", ["concrete_sgd"], [0, 1], path, factors=[1.0, 3.0],
+                      progress=False, **FAST)
+    plain = runner.run("quadratic", ["sgd"], [0, 1], path, factors=[0.1, 0.3],
+                       progress=False, **FAST)  # sgd's centre on this task is 1.0
+    key = lambda r: (r["config"]["value"], r["config"]["seed"])  # noqa: E731
+    assert [key(r) for r in ours] == [key(r) for r in plain]
+    for a, b in zip(ours, plain, strict=True):
+        assert a["final"]["loss"] == pytest.approx(b["final"]["loss"], rel=1e-5)
+
+
+def test_a_failing_method_is_skipped_when_asked(tmp_path, monkeypatch):
+    _register(monkeypatch, "broken", _broken)
+    path = str(tmp_path / "r.jsonl")
+    with pytest.raises(RuntimeError, match="broken"):
+        runner.run("quadratic", ["broken"], [0], path, progress=False, **FAST)
+    failures = []
+    new = runner.run("quadratic", ["broken", "sgd"], [0], path, factors=[1.0],
+                     progress=False, failures=failures, **FAST)
+    assert [r["config"]["method"] for r in new] == ["sgd"]
+    assert failures[0][0] == "broken" and "this method is broken" in failures[0][1]

@@ -101,12 +101,18 @@ def compare(
         steps = COMPARE_STEPS
     factors = COMPARE_FACTORS if factors is None else factors
     scale_factors = COMPARE_SCALE_FACTORS if scale_factors is None else scale_factors
+    failures: list[tuple[str, str]] = []
     runner.run(task, methods, seeds, path, task_options=task_options, steps=steps,
-               factors=factors, scale_factors=scale_factors, progress=progress)
+               factors=factors, scale_factors=scale_factors, progress=progress,
+               failures=failures)
     budget = get_task(task, **(task_options or {})).steps if steps is None else steps
     rows, text, figures = report(path, out_dir if plot else None, task=task, methods=methods,
                                  formats=formats, seeds=list(seeds),
                                  steps=_rounded_steps(task, task_options, budget))
+    if failures:
+        # A method that cannot run on this task must not cost the user the whole comparison.
+        text += "\n\nskipped (failed to build or train):\n" + "\n".join(
+            f"  {label}: {message.splitlines()[0][:200]}" for label, message in failures)
     return rows, text, figures
 
 

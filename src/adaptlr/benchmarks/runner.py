@@ -323,6 +323,7 @@ def run(
     scale_factors: Sequence[float] | None = None,
     devices: Sequence[jax.Device] | None = None,
     progress: bool = True,
+    failures: list[tuple[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Train every (method, grid value, seed) of ``task_name`` missing from ``results_path``.
 
@@ -337,6 +338,9 @@ def run(
         methods (defaults :data:`TUNED_FACTORS` / :data:`SCALE_FACTORS`).
       devices: forwarded to :func:`adaptlr.sweep.train_sweep`.
       progress: show a progress bar over (method) groups.
+      failures: when given, a method that raises while building or training is skipped and
+        ``(label, error message)`` appended here (the other methods still run); when ``None``
+        the error propagates.
 
     Returns:
       The records this call appended (runs already recorded are not repeated).
@@ -371,8 +375,17 @@ def run(
                 values = np.asarray([pairs[i][0] for i in todo], np.float64)
                 seed_array = np.asarray([pairs[i][1] for i in todo], np.int32)
                 start = time.perf_counter()
-                result = _train(task, method, values, seed_array, steps, record_every, devices)
-                jax.block_until_ready(result.losses)
+                try:
+                    result = _train(task, method, values, seed_array, steps, record_every,
+                                    devices)
+                    jax.block_until_ready(result.losses)
+                except Exception as error:  # reported to the caller, who asked to go on
+                    if failures is None:
+                        raise
+                    failures.append((method.label, f"{type(error).__name__}: {error}"))
+                    if bar is not None:
+                        bar.update(1)
+                    continue
                 wall = time.perf_counter() - start
                 new = _records(task, method, [configs[i] for i in todo],
                                [keys[i] for i in todo], result, steps, record_every, wall)
