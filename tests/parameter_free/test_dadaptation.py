@@ -360,6 +360,31 @@ def test_single_parameter_and_low_precision(method: str, dtype: Any) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_float32_state_for_bfloat16_parameters(method: str) -> None:
+    # state_dtype=float32: the statistics are float32, the updates stay bfloat16, and the
+    # estimate d follows an all-float32 run (the parameters' rounding is all that differs).
+    target = jnp.linspace(1.0, 4.0, 8)
+
+    def run(dtype: Any, state_dtype: Any) -> tuple[Any, Any]:
+        tx = ALIASES[method](state_dtype=state_dtype)
+        p = jnp.zeros(8, dtype)
+        state = tx.init(p)
+        for _ in range(30):
+            u, state = tx.update((p - target).astype(dtype), state, p)
+            assert u.dtype == dtype
+            p = optax.apply_updates(p, u)
+        return p, state
+
+    p16, s16 = run(jnp.bfloat16, jnp.float32)
+    p32, s32 = run(jnp.float32, None)
+    assert p16.dtype == jnp.bfloat16
+    assert all(x.dtype in (jnp.float32, jnp.int32) for x in jax.tree.leaves(s16))
+    np.testing.assert_allclose(float(s16[0].d), float(s32[0].d), rtol=0.1)
+    with pytest.raises(ValueError, match="state_dtype"):
+        ALIASES[method](state_dtype=jnp.int32)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_zero_learning_rate_freezes_d_and_parameters(method: str) -> None:
     sched = lambda k: jnp.where(k < 5, 1.0, 0.0)  # noqa: E731
     tx = ALIASES[method](learning_rate=sched, momentum=0.9) if method in ("sgd", "adagrad") \

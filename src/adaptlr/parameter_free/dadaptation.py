@@ -34,7 +34,7 @@ test_dadaptation.py``, ``docs/faithfulness.md``). Common to all five, against th
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -114,8 +114,10 @@ _NO_PARAMS = "{name} needs the parameters: call update(updates, state, params)"
 # --------------------------------------------------------------------------------------------
 
 
-def _scalar_dtype(params: PyTree) -> jnp.dtype:
-    dtype = jnp.dtype(jnp.float32)
+def _scalar_dtype(params: PyTree, state_dtype: Any = None) -> jnp.dtype:
+    """Dtype of the scalars and of the element-wise arithmetic: at least float32."""
+    dtype = jnp.dtype(jnp.float32 if state_dtype is None else state_dtype)
+    dtype = jnp.promote_types(dtype, jnp.float32)
     for leaf in jax.tree.leaves(params):
         dtype = jnp.promote_types(dtype, accumulation_dtype(leaf.dtype))
     return jnp.dtype(dtype)
@@ -152,9 +154,19 @@ def _coupled_decay(grads: PyTree, params: PyTree, weight_decay: object,
     return jax.tree.map(lambda g, p: g.astype(dtype) + wd * p.astype(dtype), grads, params)
 
 
-def _zeros(params: PyTree) -> PyTree:
-    """Fresh zeros like ``params``: every state field owns its buffers (donation-safe)."""
-    return jax.tree.map(jnp.zeros_like, params)
+def _zeros(params: PyTree, dtype: Any, *, like: bool = False) -> PyTree:
+    """Fresh zeros (or, with ``like``, a copy) of ``params`` in ``dtype`` (``None``: theirs).
+
+    Every state field owns its buffers, so a training step may donate the state.
+    """
+    if like:
+        return jax.tree.map(lambda p: jnp.array(p, dtype=dtype or p.dtype), params)
+    return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=dtype), params)
+
+
+def _check_state_dtype(state_dtype: Any) -> None:
+    if state_dtype is not None and not jnp.issubdtype(state_dtype, jnp.floating):
+        raise ValueError(f"state_dtype must be a floating dtype or None, got {state_dtype!r}")
 
 
 def _cast_like(tree: PyTree, like: PyTree) -> PyTree:
@@ -204,6 +216,8 @@ def scale_by_dadapt_sgd(
     weight_decay: float | jax.Array = 0.0,
     d0: float | jax.Array = 1e-6,
     growth_rate: float | jax.Array = math.inf,
+    *,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""D-Adapted SGD (dual averaging with a distance estimate), without the descent sign.
 
@@ -229,6 +243,9 @@ def scale_by_dadapt_sgd(
       weight_decay: L2 penalty added to the gradient, ``[0, inf)``.
       d0: initial distance estimate, ``(0, inf)``.
       growth_rate: largest factor by which ``d`` may grow in one step, ``[1, inf]``.
+      state_dtype: dtype of the per-parameter state (keyword-only); ``None`` follows the
+        parameters. ``jnp.float32`` keeps the statistics of bfloat16 models accurate (in
+        bfloat16, decays such as ``sqrt(b2)`` round to 1).
 
     Example:
       >>> import jax.numpy as jnp, adaptlr
@@ -252,14 +269,15 @@ def scale_by_dadapt_sgd(
     """
     check_all(SGD_RANGES, learning_rate=learning_rate, momentum=momentum,
               weight_decay=weight_decay, d0=d0, growth_rate=growth_rate)
+    _check_state_dtype(state_dtype)
 
     def init_fn(params: PyTree) -> DAdaptSGDState:
-        dtype = _scalar_dtype(params)
+        dtype = _scalar_dtype(params, state_dtype)
         return DAdaptSGDState(
             count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             numerator=jnp.zeros((), dtype), g0_norm=jnp.zeros((), dtype),
-            effective_lr=jnp.zeros((), dtype), s=_zeros(params),
-            x0=jax.tree.map(jnp.array, params),
+            effective_lr=jnp.zeros((), dtype), s=_zeros(params, state_dtype),
+            x0=_zeros(params, state_dtype, like=True),
         )
 
     def update_fn(updates: PyTree, state: DAdaptSGDState,
@@ -304,6 +322,8 @@ def dadapt_sgd(
     weight_decay: float | jax.Array = 0.0,
     d0: float | jax.Array = 1e-6,
     growth_rate: float | jax.Array = math.inf,
+    *,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     """D-Adapted SGD, ready to use: :func:`scale_by_dadapt_sgd` followed by the descent sign.
 
@@ -318,7 +338,8 @@ def dadapt_sgd(
       True
     """
     return optax.chain(
-        scale_by_dadapt_sgd(learning_rate, momentum, weight_decay, d0, growth_rate),
+        scale_by_dadapt_sgd(learning_rate, momentum, weight_decay, d0, growth_rate,
+                            state_dtype=state_dtype),
         optax.scale(-1.0),
     )
 
@@ -349,6 +370,8 @@ def scale_by_dadapt_adagrad(
     eps: float | jax.Array = 1e-6,
     d0: float | jax.Array = 1e-6,
     growth_rate: float | jax.Array = math.inf,
+    *,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""D-Adapted AdaGrad (diagonal dual averaging), without the descent sign.
 
@@ -374,6 +397,9 @@ def scale_by_dadapt_adagrad(
       eps: added to the square root of the accumulator, ``(0, inf)``.
       d0: initial distance estimate, ``(0, inf)``.
       growth_rate: largest factor by which ``d`` may grow in one step, ``[1, inf]``.
+      state_dtype: dtype of the per-parameter state (keyword-only); ``None`` follows the
+        parameters. ``jnp.float32`` keeps the statistics of bfloat16 models accurate (in
+        bfloat16, decays such as ``sqrt(b2)`` round to 1).
 
     Example:
       >>> import jax.numpy as jnp, adaptlr
@@ -396,15 +422,16 @@ def scale_by_dadapt_adagrad(
     """
     check_all(ADAGRAD_RANGES, learning_rate=learning_rate, momentum=momentum,
               weight_decay=weight_decay, eps=eps, d0=d0, growth_rate=growth_rate)
+    _check_state_dtype(state_dtype)
 
     def init_fn(params: PyTree) -> DAdaptAdaGradState:
-        dtype = _scalar_dtype(params)
+        dtype = _scalar_dtype(params, state_dtype)
         return DAdaptAdaGradState(
             count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             gsq_weighted=jnp.zeros((), dtype), sksq_weighted=jnp.zeros((), dtype),
             s_l1=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
-            alpha=jax.tree.map(lambda p: jnp.full_like(p, 1e-6), params),
-            s=_zeros(params), x0=jax.tree.map(jnp.array, params),
+            alpha=jax.tree.map(lambda p: jnp.full_like(p, 1e-6, dtype=state_dtype), params),
+            s=_zeros(params, state_dtype), x0=_zeros(params, state_dtype, like=True),
         )
 
     def update_fn(updates: PyTree, state: DAdaptAdaGradState,
@@ -456,6 +483,8 @@ def dadapt_adagrad(
     eps: float | jax.Array = 1e-6,
     d0: float | jax.Array = 1e-6,
     growth_rate: float | jax.Array = math.inf,
+    *,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     """D-Adapted AdaGrad, ready to use: :func:`scale_by_dadapt_adagrad` and the descent sign.
 
@@ -465,7 +494,8 @@ def dadapt_adagrad(
       >>> state = tx.init(jnp.zeros(2))
     """
     return optax.chain(
-        scale_by_dadapt_adagrad(learning_rate, momentum, weight_decay, eps, d0, growth_rate),
+        scale_by_dadapt_adagrad(learning_rate, momentum, weight_decay, eps, d0, growth_rate,
+                                state_dtype=state_dtype),
         optax.scale(-1.0),
     )
 
@@ -500,6 +530,7 @@ def scale_by_dadapt_adam(
     decoupled_weight_decay: bool = False,
     bias_correction: bool = False,
     layer_scale: PyTree | None = None,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""D-Adapted Adam, without the descent sign.
 
@@ -540,6 +571,9 @@ def scale_by_dadapt_adam(
       d0: initial distance estimate, ``(0, inf)``.
       growth_rate: largest factor by which ``d`` may grow in one step, ``[1, inf]``; values
         like 1.02 act as a warm-up.
+      state_dtype: dtype of the per-parameter state (keyword-only); ``None`` follows the
+        parameters. ``jnp.float32`` keeps the statistics of bfloat16 models accurate (in
+        bfloat16, decays such as ``sqrt(b2)`` round to 1).
       decoupled_weight_decay: AdamW-style decay scaled by :math:`\lambda_k` (keyword-only).
       bias_correction: Adam's bias correction folded into :math:`\lambda_k` (keyword-only).
       layer_scale: optional tree of non-negative floats, a prefix of the parameters'
@@ -569,16 +603,18 @@ def scale_by_dadapt_adam(
     """
     check_all(ADAM_RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
               weight_decay=weight_decay, d0=d0, growth_rate=growth_rate)
+    _check_state_dtype(state_dtype)
     for r in jax.tree.leaves(layer_scale):
         check("layer_scale", r, NON_NEGATIVE)
     needs_params = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> DAdaptAdamState:
-        dtype = _scalar_dtype(params)
+        dtype = _scalar_dtype(params, state_dtype)
         return DAdaptAdamState(
             count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             numerator=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
-            mu=_zeros(params), nu=_zeros(params), s=_zeros(params),
+            mu=_zeros(params, state_dtype), nu=_zeros(params, state_dtype),
+            s=_zeros(params, state_dtype),
         )
 
     def update_fn(updates: PyTree, state: DAdaptAdamState,
@@ -658,6 +694,7 @@ def dadapt_adam(
     decoupled_weight_decay: bool = False,
     bias_correction: bool = False,
     layer_scale: PyTree | None = None,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     """D-Adapted Adam, ready to use: :func:`scale_by_dadapt_adam` followed by the descent sign.
 
@@ -669,7 +706,8 @@ def dadapt_adam(
     return optax.chain(
         scale_by_dadapt_adam(learning_rate, b1, b2, eps, weight_decay, d0, growth_rate,
                              decoupled_weight_decay=decoupled_weight_decay,
-                             bias_correction=bias_correction, layer_scale=layer_scale),
+                             bias_correction=bias_correction, layer_scale=layer_scale,
+                             state_dtype=state_dtype),
         optax.scale(-1.0),
     )
 
@@ -705,6 +743,7 @@ def scale_by_dadapt_adan(
     growth_rate: float | jax.Array = math.inf,
     *,
     proximal: bool = True,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""D-Adapted Adan (Adan's Nesterov-type moments with a distance estimate), without the sign.
 
@@ -737,6 +776,9 @@ def scale_by_dadapt_adan(
       weight_decay: decoupled decay, ``[0, inf)`` (0.02 by default, as in the reference).
       d0: initial distance estimate, ``(0, inf)``.
       growth_rate: largest factor by which ``d`` may grow in one step, ``[1, inf]``.
+      state_dtype: dtype of the per-parameter state (keyword-only); ``None`` follows the
+        parameters. ``jnp.float32`` keeps the statistics of bfloat16 models accurate (in
+        bfloat16, decays such as ``sqrt(b2)`` round to 1).
       proximal: apply the decay as a proximal step (the reference's default,
         ``no_prox=False``); ``False`` multiplies by :math:`1 - \lambda_k\,\text{weight\_decay}`
         (keyword-only).
@@ -760,15 +802,17 @@ def scale_by_dadapt_adan(
     """
     check_all(ADAN_RANGES, learning_rate=learning_rate, b1=b1, b2=b2, b3=b3, eps=eps,
               weight_decay=weight_decay, d0=d0, growth_rate=growth_rate)
+    _check_state_dtype(state_dtype)
     needs_params = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> DAdaptAdanState:
-        dtype = _scalar_dtype(params)
+        dtype = _scalar_dtype(params, state_dtype)
         return DAdaptAdanState(
             count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             gsq_weighted=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
-            mu=_zeros(params), delta=_zeros(params), nu=_zeros(params), s=_zeros(params),
-            prev_grad=_zeros(params),
+            mu=_zeros(params, state_dtype), delta=_zeros(params, state_dtype),
+            nu=_zeros(params, state_dtype), s=_zeros(params, state_dtype),
+            prev_grad=_zeros(params, state_dtype),
         )
 
     def update_fn(updates: PyTree, state: DAdaptAdanState,
@@ -844,6 +888,7 @@ def dadapt_adan(
     growth_rate: float | jax.Array = math.inf,
     *,
     proximal: bool = True,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     """D-Adapted Adan, ready to use: :func:`scale_by_dadapt_adan` followed by the descent sign.
 
@@ -854,7 +899,7 @@ def dadapt_adan(
     """
     return optax.chain(
         scale_by_dadapt_adan(learning_rate, b1, b2, b3, eps, weight_decay, d0, growth_rate,
-                             proximal=proximal),
+                             proximal=proximal, state_dtype=state_dtype),
         optax.scale(-1.0),
     )
 
@@ -882,6 +927,8 @@ def scale_by_dadapt_lion(
     weight_decay: float | jax.Array = 0.0,
     d0: float | jax.Array = 1e-6,
     growth_rate: float | jax.Array = math.inf,
+    *,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""D-Adapted Lion (sign updates with a distance estimate), without the descent sign.
 
@@ -910,6 +957,9 @@ def scale_by_dadapt_lion(
       weight_decay: decoupled decay scaled by :math:`\lambda_k`, ``[0, inf)``.
       d0: initial distance estimate, ``(0, inf)``.
       growth_rate: largest factor by which ``d`` may grow in one step, ``[1, inf]``.
+      state_dtype: dtype of the per-parameter state (keyword-only); ``None`` follows the
+        parameters. ``jnp.float32`` keeps the statistics of bfloat16 models accurate (in
+        bfloat16, decays such as ``sqrt(b2)`` round to 1).
 
     Example:
       >>> import jax.numpy as jnp, adaptlr
@@ -930,14 +980,15 @@ def scale_by_dadapt_lion(
     """
     check_all(LION_RANGES, learning_rate=learning_rate, b1=b1, b2=b2,
               weight_decay=weight_decay, d0=d0, growth_rate=growth_rate)
+    _check_state_dtype(state_dtype)
     needs_params = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> DAdaptLionState:
-        dtype = _scalar_dtype(params)
+        dtype = _scalar_dtype(params, state_dtype)
         return DAdaptLionState(
             count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             numerator=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
-            mu=_zeros(params), s=_zeros(params),
+            mu=_zeros(params, state_dtype), s=_zeros(params, state_dtype),
         )
 
     def update_fn(updates: PyTree, state: DAdaptLionState,
@@ -987,6 +1038,8 @@ def dadapt_lion(
     weight_decay: float | jax.Array = 0.0,
     d0: float | jax.Array = 1e-6,
     growth_rate: float | jax.Array = math.inf,
+    *,
+    state_dtype: Any = None,
 ) -> optax.GradientTransformation:
     """D-Adapted Lion, ready to use: :func:`scale_by_dadapt_lion` followed by the descent sign.
 
@@ -996,6 +1049,7 @@ def dadapt_lion(
       >>> state = tx.init(jnp.zeros(2))
     """
     return optax.chain(
-        scale_by_dadapt_lion(learning_rate, b1, b2, weight_decay, d0, growth_rate),
+        scale_by_dadapt_lion(learning_rate, b1, b2, weight_decay, d0, growth_rate,
+                             state_dtype=state_dtype),
         optax.scale(-1.0),
     )
