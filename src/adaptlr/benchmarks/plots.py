@@ -101,7 +101,11 @@ def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[Method
                 x = np.array(xs) / centre
                 line = ax.plot(x, mean, marker="o", markersize=3, label=row.method,
                                **_style(index))[0]
-                ax.fill_between(x, mean - std, mean + std, alpha=0.12, color=line.get_color())
+                lower = mean - std
+                if not records[0]["maximize"]:
+                    # Log axis: a band reaching zero would fill the panel; cap it at a decade.
+                    lower = np.maximum(lower, mean / 10)
+                ax.fill_between(x, lower, mean + std, alpha=0.12, color=line.get_color())
                 color = line.get_color()
             else:
                 color = None
