@@ -53,11 +53,35 @@ def test_first_update_uses_schedule_at_zero(name):
 
 
 @pytest.mark.parametrize("name", [m for m in METHODS if m != "cautious_adamw"])
-def test_effective_lr_is_per_parameter(name):
-    # Per-parameter methods record a tree like the params (per block for Adam-mini).
+def test_effective_lr_is_one_float32_mean_per_leaf(name):
+    # Per-parameter methods record one float32 scalar per parameter leaf, not a full copy.
     _, state = _run(adaptlr.registry.get(name).build())
     record = state[0].effective_lr
     assert set(record) == {"w", "b"}
-    if name != "adam_mini":
-        assert record["w"].shape == (2, 3) and record["b"].shape == (3,)
-    assert all(np.all(np.asarray(x) >= 0) for x in jax.tree.leaves(record))
+    for x in jax.tree.leaves(record):
+        assert x.shape == () and x.dtype == jnp.float32 and float(x) > 0
+    assert adaptlr.effective_lr(state) == record  # nothing left to summarise
+
+
+# Methods whose update is u = eta * mu entrywise (mu the new first moment in the state), with
+# the arguments that make it so (no weight decay added after the step size).
+MOMENTUM_SCALED = {"adabound": {}, "amsbound": {}, "adamod": {}, "padam": {},
+                   "stable_adamw": {"weight_decay": 0.0}, "came": {}, "adam_mini": {}}
+
+
+@pytest.mark.parametrize("name", sorted(MOMENTUM_SCALED))
+def test_effective_lr_is_the_mean_of_the_applied_step_sizes(name):
+    # Independent of the method's own arithmetic: eta = u / mu entrywise, then its mean.
+    tx = adaptlr.registry.get(name).build(**MOMENTUM_SCALED[name])
+    with jax.enable_x64(True):
+        params = {"w": jnp.linspace(-1.0, 1.0, 12, dtype=jnp.float64).reshape(3, 4),
+                  "b": jnp.array([0.5, -0.25, 2.0], jnp.float64)}
+        state = tx.init(params)
+        for step in range(3):
+            grads = jax.tree.map(lambda x, step=step: jnp.sin(3.0 * x + step), params)
+            updates, state = tx.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+        for key in ("w", "b"):
+            eta = -np.asarray(updates[key]) / np.asarray(state[0].mu[key])
+            np.testing.assert_allclose(float(state[0].effective_lr[key]), eta.mean(),
+                                       rtol=1e-6)

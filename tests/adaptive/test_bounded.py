@@ -55,8 +55,10 @@ def test_first_step_effective_lr_is_clipped_adam_step():
     lo, hi = final * (1 - 1 / (gamma + 1)), final * (1 + 1 / gamma)
     eta = np.clip(raw, lo, hi)
     assert lo < raw[-1] < hi and raw[0] > hi  # the example covers a clipped and a free entry
-    np.testing.assert_allclose(np.asarray(state.effective_lr), eta, rtol=1e-13)
     np.testing.assert_allclose(np.asarray(u), eta * (1 - b1) * g, rtol=1e-13)
+    # The record is the float32 mean of the step sizes applied.
+    assert state.effective_lr.shape == () and state.effective_lr.dtype == jnp.float32
+    np.testing.assert_allclose(float(state.effective_lr), np.mean(eta), rtol=1e-6)
 
 
 def test_bounds_follow_a_learning_rate_schedule():
@@ -68,7 +70,7 @@ def test_bounds_follow_a_learning_rate_schedule():
         for t in (1, 2, 3):
             _, state = tx.update(jnp.full(3, 1e-12, jnp.float64), state)
             upper = 0.1 * 0.5 ** (t - 1) * (1 + 1 / (1e-3 * t))
-            np.testing.assert_allclose(np.asarray(state.effective_lr), upper, rtol=1e-12)
+            np.testing.assert_allclose(float(state.effective_lr), upper, rtol=1e-6)
 
 
 def test_amsbound_keeps_the_largest_second_moment():
@@ -109,7 +111,8 @@ def test_adamod_caps_step_size_by_its_average():
     raw2 = 1e-3 * np.sqrt(1 - b2**2) / (1 - b1**2) / (np.sqrt(v2) + eps)
     s2 = 0.9 * s1 + 0.1 * raw2
     assert s2 < raw2
-    np.testing.assert_allclose(float(state[0].effective_lr[0]), s2, rtol=1e-12)
+    np.testing.assert_allclose(float(state[0].eta[0]), s2, rtol=1e-12)
+    np.testing.assert_allclose(float(state[0].effective_lr), s2, rtol=1e-6)  # one entry
 
 
 def test_warmup_from_zero_takes_the_first_positive_learning_rate_as_base():
@@ -121,10 +124,10 @@ def test_warmup_from_zero_takes_the_first_positive_learning_rate_as_base():
     with jax.enable_x64(True):
         state = tx.init(jnp.zeros(2, jnp.float64))
         _, state = tx.update(jnp.full(2, 1e-12, jnp.float64), state)
-        np.testing.assert_array_equal(np.asarray(state.effective_lr), 0.0)  # lr_0 = 0
+        assert float(state.effective_lr) == 0.0  # lr_0 = 0
         for k in (2, 3, 4):
             _, state = tx.update(jnp.full(2, 1e-12, jnp.float64), state)
             # The schedule's own (float32) values, whose ratio is (k - 1) up to rounding.
             ratio = float(schedule(jnp.int32(k - 1))) / float(schedule(jnp.int32(1)))
             upper = 0.1 * ratio * (1 + 1 / (1e-3 * k))
-            np.testing.assert_allclose(np.asarray(state.effective_lr), upper, rtol=1e-12)
+            np.testing.assert_allclose(float(state.effective_lr), upper, rtol=1e-6)

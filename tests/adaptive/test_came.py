@@ -48,7 +48,7 @@ def _numpy_came(grads, lr, b1, b2, b3, eps1, eps2, d):
         R = b3 * R + (1 - b3) * inst.mean(axis=1)
         C = b3 * C + (1 - b3) * inst.mean(axis=0)
         s = np.outer(R, C) / R.mean()
-        out.append(lr * m / np.sqrt(s))
+        out.append((lr * m / np.sqrt(s), lr / np.sqrt(s)))
     return out
 
 
@@ -60,13 +60,15 @@ def test_factored_updates_match_paper_equations():
     tx = scale_by_came(1e-2, 0.9, 0.99, 0.999, 1e-30, 1e-16, 0.5)
     with jax.enable_x64(True):
         state = tx.init(jnp.zeros((5, 3), jnp.float64))
-        for g, e in zip(grads, expected, strict=True):
+        for g, (e, eta) in zip(grads, expected, strict=True):
             updates, state = tx.update(jnp.asarray(g), state)
             np.testing.assert_allclose(np.asarray(updates), e, rtol=1e-12)
-    # The state is factored: rows and columns only, plus the momentum and the record.
+            # The record: the float32 mean of the full step-size matrix lr / sqrt(S).
+            np.testing.assert_allclose(float(state.effective_lr), eta.mean(), rtol=1e-6)
+    # The state is factored: rows and columns only, plus the momentum and a scalar record.
     assert state.nu_row.shape == (5,) and state.nu_col.shape == (3,)
     assert state.res_row.shape == (5,) and state.res_col.shape == (3,)
-    assert state.nu.shape == ()
+    assert state.nu.shape == () and state.effective_lr.shape == ()
 
 
 def test_vectors_are_not_factored_and_use_plain_momentum():
@@ -76,4 +78,4 @@ def test_vectors_are_not_factored_and_use_plain_momentum():
     updates, state = tx.update(g, tx.init(jnp.zeros(2)))
     u = np.array([3.0, -4.0]) / np.sqrt((1 - 0.999) * (np.array([9.0, 16.0]) + 1e-30))
     np.testing.assert_allclose(np.asarray(updates), 0.1 * 0.5 * u, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(state.effective_lr), 0.1)
+    np.testing.assert_allclose(float(state.effective_lr), 0.1, rtol=1e-7)

@@ -59,8 +59,9 @@ def test_stable_adamw_clips_a_gradient_spike():
     v3 = b2h * 1.0 + (1 - b2h) * 100.0
     lr_t = lr / max(1.0, np.sqrt(100.0 / v3))
     assert np.sqrt(100.0 / v3) > 1
-    np.testing.assert_allclose(np.asarray(state.effective_lr), lr_t / (np.sqrt(v3) + eps),
-                               rtol=1e-13)
+    # The record is the leaf's float32 mean; every entry has the same step size here.
+    np.testing.assert_allclose(float(state.effective_lr), lr_t / (np.sqrt(v3) + eps),
+                               rtol=1e-6)
     np.testing.assert_allclose(np.asarray(updates), lr_t * m3 / (np.sqrt(v3) + eps), rtol=1e-13)
 
 
@@ -93,14 +94,14 @@ def test_adam_atan2_is_adam_for_small_ratios_and_bounded_for_large():
     # atan(1/100), and effective_lr = atan(1/100) / |g|.
     np.testing.assert_allclose(np.asarray(updates), np.sign([3.0, -1e-3]) * np.arctan(0.01),
                                rtol=1e-13)
-    np.testing.assert_allclose(np.asarray(state.effective_lr),
-                               np.arctan(0.01) / np.array([3.0, 1e-3]), rtol=1e-13)
+    np.testing.assert_allclose(float(state.effective_lr),
+                               np.mean(np.arctan(0.01) / np.array([3.0, 1e-3])), rtol=1e-6)
     tx = scale_by_adam_atan2(learning_rate=1.0, a=1.0, b=1.0, b2=0.0)
     state = tx.init(jnp.zeros(1))
     _, state = tx.update(jnp.array([5.0]), state)
     updates, state = tx.update(jnp.array([0.0]), state)  # v_2 = 0, m_2 > 0
     np.testing.assert_allclose(np.asarray(updates), np.pi / 2, rtol=1e-6)
-    assert np.all(np.isfinite(np.asarray(state.effective_lr)))
+    assert np.isfinite(float(state.effective_lr))
 
 
 def test_adam_atan2_effective_lr_is_finite_at_zero_momentum():
@@ -108,4 +109,4 @@ def test_adam_atan2_effective_lr_is_finite_at_zero_momentum():
     state = tx.init(jnp.zeros(2))
     updates, state = tx.update(jnp.zeros(2), state)
     np.testing.assert_array_equal(np.asarray(updates), 0.0)
-    np.testing.assert_array_equal(np.asarray(state.effective_lr), 0.0)
+    assert float(state.effective_lr) == 0.0

@@ -109,7 +109,9 @@ def test_lms_setting_equals_papers_algorithm(name, factory, reference):
         w, state = _run_lms(factory(), xs, ys)
         w_ref, alphas = reference(xs, ys)
         np.testing.assert_allclose(np.asarray(w), w_ref, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(np.asarray(state[0].effective_lr), alphas[-1], rtol=1e-10)
+        np.testing.assert_allclose(np.asarray(state[0].step_sizes), alphas[-1], rtol=1e-10)
+        np.testing.assert_allclose(float(state[0].effective_lr), np.mean(alphas[-1]),
+                                   rtol=1e-6)  # the float32 per-leaf mean
     assert np.ptp(alphas[-1]) > 0.01  # the step sizes really moved apart
 
 
@@ -126,7 +128,7 @@ def test_tracking_task_step_sizes_separate_relevant_from_irrelevant(factory, alp
     xs, ys = _lms_stream(seed=0, steps=250_000)
     with jax.enable_x64(True):
         _, state = _run_lms(factory(alpha0), xs, ys)
-        alpha = np.asarray(state[0].effective_lr)
+        alpha = np.asarray(state[0].step_sizes)
     relevant, irrelevant = alpha[:N_RELEVANT], alpha[N_RELEVANT:]
     assert np.all(relevant > alpha0), relevant  # grew on every relevant input
     assert np.all(irrelevant < alpha0), irrelevant  # shrank on every irrelevant one
@@ -143,7 +145,7 @@ def test_autostep_final_step_sizes_do_not_depend_on_the_initial_one():
     with jax.enable_x64(True):
         for alpha0 in (0.01, 0.05):
             _, state = _run_lms(adaptlr.autostep(alpha0, 1e-2, 1e4), xs, ys)
-            finals.append(np.asarray(state[0].effective_lr)[:N_RELEVANT])
+            finals.append(np.asarray(state[0].step_sizes)[:N_RELEVANT])
     ratio = finals[1].mean() / finals[0].mean()
     assert 0.5 < ratio < 2.0, finals
 
@@ -157,7 +159,8 @@ def test_default_curvature_is_squared_gradient():
     np.testing.assert_allclose(state.trace, -0.1 * g, rtol=1e-6)
     _, state = tx.update(g, state)
     alpha = 0.1 * np.exp(-0.3 * np.asarray(g) * (-0.1 * np.asarray(g)))
-    np.testing.assert_allclose(state.effective_lr, alpha, rtol=1e-6)
+    np.testing.assert_allclose(state.step_sizes, alpha, rtol=1e-6)
+    np.testing.assert_allclose(state.effective_lr, np.mean(alpha), rtol=1e-6)
     h = -0.1 * np.asarray(g) * np.maximum(1 - alpha * np.asarray(g) ** 2, 0) - alpha * np.asarray(g)
     np.testing.assert_allclose(state.trace, h, rtol=1e-6)
 
@@ -199,7 +202,8 @@ def test_delta_bar_delta_grows_and_shrinks():
     state = tx.init(jnp.zeros(3))
     _, state = tx.update(jnp.array([1.0, 1.0, 1.0]), state)
     _, state = tx.update(jnp.array([2.0, -1.0, 0.0]), state)
-    np.testing.assert_allclose(state.effective_lr, [0.11, 0.05, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(state.step_sizes, [0.11, 0.05, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(state.effective_lr, np.mean([0.11, 0.05, 0.1]), rtol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,15 +212,22 @@ def test_delta_bar_delta_grows_and_shrinks():
 
 
 @pytest.mark.parametrize("factory", [adaptlr.delta_bar_delta, adaptlr.idbd, adaptlr.autostep])
-def test_effective_lr_is_per_parameter_and_zero_before_first_update(factory):
+def test_effective_lr_is_per_leaf_mean_and_zero_before_first_update(factory):
     params = {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}
     tx = factory()
     state = tx.init(params)
     record = state[0].effective_lr
     assert jax.tree.structure(record) == jax.tree.structure(params)
-    assert all(float(jnp.max(jnp.abs(x))) == 0 for x in jax.tree.leaves(record))
-    _, state = tx.update(params, state, params)
-    assert all(float(jnp.min(x)) > 0 for x in jax.tree.leaves(state[0].effective_lr))
+    assert all(x.shape == () and x.dtype == jnp.float32 and float(x) == 0
+               for x in jax.tree.leaves(record))
+    grads = {"w": jnp.arange(6.0).reshape(2, 3) - 2.5, "b": jnp.array([1.0, -2.0, 0.5])}
+    for _ in range(3):
+        _, state = tx.update(grads, state, params)
+    # The learned step sizes are the state; the record is their mean over each leaf.
+    for key in params:
+        rates = np.asarray(state[0].step_sizes[key])
+        assert rates.shape == params[key].shape and np.all(rates > 0)
+        np.testing.assert_allclose(float(state[0].effective_lr[key]), rates.mean(), rtol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -209,8 +209,10 @@ def test_effective_lr_reports_the_learned_rate():
     assert np.all(np.asarray(adaptlr.effective_lr(state)) == 0)
     _, state = tx.update(x, state, x)
     _, state = tx.update(jnp.array([1.0, -1.0]), state, x)
-    # per-parameter: 0.1 + 0.01 * g_t * g_{t-1} = [0.11, 0.08]; reported as the leaf mean
-    np.testing.assert_allclose(state[0].effective_lr, [0.11, 0.08], rtol=1e-6)
+    # per-parameter: 0.1 + 0.01 * g_t * g_{t-1} = [0.11, 0.08]; the record is the leaf mean
+    np.testing.assert_allclose(state[0].learning_rate, [0.11, 0.08], rtol=1e-6)
+    assert state[0].effective_lr.shape == () and state[0].effective_lr.dtype == jnp.float32
+    np.testing.assert_allclose(state[0].effective_lr, 0.095, rtol=1e-6)
     assert float(adaptlr.effective_lr(state)) == pytest.approx(0.095, rel=1e-6)
 
 

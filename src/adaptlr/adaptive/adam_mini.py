@@ -31,8 +31,10 @@ from adaptlr._base import (
 from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
+    leaf_mean,
     require_params,
     scalar_dtype,
+    zeros_per_leaf,
 )
 
 __all__ = [
@@ -93,7 +95,8 @@ class AdamMiniState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # per leaf, the block shape (split shape, 1 on averaged axes), accumulation dtype
-    effective_lr: PyTree  # per leaf, like nu: step size applied to mu's blocks at the last update
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean step size applied
+    #                       to mu at the last update (0 before it; blocks are equal-sized)
 
 
 def path_names(tree: PyTree) -> PyTree:
@@ -203,8 +206,9 @@ def scale_by_adam_mini(
       \eta_{B,t} &= \frac{\alpha_t / (1-\beta_1^t)}{\sqrt{v_{B,t}/(1-\beta_2^t)} + \epsilon},
       \qquad u_{i,t} = \eta_{B,t}\, m_{i,t} + \alpha_t\lambda_i\theta_{i,t}\quad(i\in B).
 
-    Returns :math:`u_t` (descent-ready, without the sign); records the per-block
-    :math:`\eta_{B,t}` as ``effective_lr`` (one entry per block, shaped like ``nu``).
+    Returns :math:`u_t` (descent-ready, without the sign); records the mean of
+    :math:`\eta_{B,t}` over each parameter leaf (blocks of a leaf are equal-sized, so this
+    is the mean over its parameters) as ``effective_lr``.
 
     Args:
       learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
@@ -276,7 +280,7 @@ def scale_by_adam_mini(
             count=jnp.zeros((), jnp.int32),
             mu=jax.tree.map(jnp.zeros_like, params),
             nu=nu,
-            effective_lr=jax.tree.map(jnp.zeros_like, nu),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -294,7 +298,7 @@ def scale_by_adam_mini(
         def leaf(g, m, v, spec, decays_leaf, p):  # type: ignore[no-untyped-def]
             block, split, _ = spec
             if g.size == 0:
-                return jnp.zeros_like(g), m, v, jnp.zeros_like(v)
+                return jnp.zeros_like(g), m, v, jnp.zeros((), jnp.float32)
             acc = accumulation_dtype(g.dtype)
             g_ = g.astype(acc).reshape(split)
             b1_, b2_ = jnp.asarray(b1, acc), jnp.asarray(b2, acc)
@@ -312,8 +316,7 @@ def scale_by_adam_mini(
             if decay_on and decays_leaf is not False:
                 wd = jnp.asarray(weight_decay, acc) * jnp.asarray(decays_leaf, acc)
                 u = u + lr.astype(acc) * wd * p.astype(acc)
-            return (u.astype(g.dtype), m_.reshape(g.shape).astype(m.dtype), v_,
-                    eta.astype(v.dtype))
+            return (u.astype(g.dtype), m_.reshape(g.shape).astype(m.dtype), v_, leaf_mean(eta))
 
         leaves, treedef_ = jax.tree.flatten(updates)
         treedef: Any = treedef_  # jaxlib's stubs lack flatten_up_to / unflatten

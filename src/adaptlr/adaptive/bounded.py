@@ -28,9 +28,13 @@ from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
     map_leaves,
+    nonnegative_ratio,
+    recomputed_leaf_mean,
     require_params,
     scalar_dtype,
+    smallest_normal,
     zeros_like_tree,
+    zeros_per_leaf,
 )
 
 __all__ = [
@@ -74,7 +78,8 @@ class AdaBoundState(NamedTuple):
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     nu_max: PyTree  # like params: running maximum of nu (AMSBound), () for AdaBound
-    effective_lr: PyTree  # like params: clipped step size applied to mu at the last update
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean clipped step size
+    #                       applied to mu at the last update (0 before it)
 
 
 class AdaModState(NamedTuple):
@@ -84,12 +89,35 @@ class AdaModState(NamedTuple):
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     eta: PyTree  # like params: moving average of the unclipped step sizes
-    effective_lr: PyTree  # like params: step size applied to mu at the last update
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean step size applied
+    #                       to mu at the last update (0 before it)
 
 
 def _safe_ratio(num: jax.Array, den: jax.Array, fallback: jax.Array) -> jax.Array:
     positive = den > 0
     return jnp.where(positive, num / jnp.where(positive, den, jnp.ones_like(den)), fallback)
+
+
+def _clipped_step_size(
+    vhat: jax.Array, step: jax.Array, lower: jax.Array, upper: jax.Array, eps: jax.Array,
+    tiny: jax.Array,
+) -> jax.Array:
+    """AdaBound's ``clip(step / (sqrt(vhat) + eps), lower, upper)``; ``upper`` where 0/0."""
+    return jnp.clip(nonnegative_ratio(step, jnp.sqrt(vhat) + eps, tiny, upper), lower, upper)
+
+
+def _momental_step_size(
+    v: jax.Array, step: jax.Array, eps: jax.Array, tiny: jax.Array
+) -> jax.Array:
+    """AdaMod's unclipped ``step / (sqrt(v) + eps)``; ``0`` where 0/0."""
+    return nonnegative_ratio(step, jnp.sqrt(v) + eps, tiny)
+
+
+def _capped_step_size(
+    v: jax.Array, s: jax.Array, step: jax.Array, eps: jax.Array, tiny: jax.Array
+) -> jax.Array:
+    """AdaMod's step size ``min(step / (sqrt(v) + eps), s)``, ``s`` the new moving average."""
+    return jnp.minimum(_momental_step_size(v, step, eps, tiny), s)
 
 
 def scale_by_adabound(
@@ -121,8 +149,8 @@ def scale_by_adabound(
         \eta_l(t), \eta_u(t)\Bigr),\qquad
       u_t = \eta_t \odot m_t .
 
-    The transformation returns :math:`u_t` (descent-ready, without the sign) and records
-    :math:`\eta_t` as ``effective_lr``.
+    The transformation returns :math:`u_t` (descent-ready, without the sign) and records the
+    mean of :math:`\eta_t` over each parameter leaf as ``effective_lr``.
 
     Args:
       learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule. The bounds follow the
@@ -170,7 +198,7 @@ def scale_by_adabound(
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             nu_max=zeros_like_tree(params) if amsbound else (),
-            effective_lr=zeros_like_tree(params),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -200,16 +228,15 @@ def scale_by_adabound(
             m_ = b1_ * m.astype(acc) + (1 - b1_) * g_
             v_ = b2_ * v.astype(acc) + (1 - b2_) * g_ * g_
             if amsbound:
-                vmax_ = jnp.maximum(vmax.astype(acc), v_)
-                den = jnp.sqrt(vmax_) + jnp.asarray(eps, acc)
-                vmax_out = vmax_.astype(vmax.dtype)
+                vhat = jnp.maximum(vmax.astype(acc), v_)
+                vmax_out = vhat.astype(vmax.dtype)
             else:
-                den = jnp.sqrt(v_) + jnp.asarray(eps, acc)
-                vmax_out = None
-            lo, hi = lower.astype(acc), upper.astype(acc)
-            eta = jnp.clip(_safe_ratio(step.astype(acc), den, hi), lo, hi)
+                vhat, vmax_out = v_, None
+            scalars = (step.astype(acc), lower.astype(acc), upper.astype(acc),
+                       jnp.asarray(eps, acc), smallest_normal(acc))
+            eta = _clipped_step_size(vhat, *scalars)
             return ((eta * m_).astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    vmax_out, eta.astype(g.dtype))
+                    vmax_out, recomputed_leaf_mean(_clipped_step_size, vhat, *scalars))
 
         new_updates, mu, nu, nu_max, eff = map_leaves(
             leaf, 5, updates, state.mu, state.nu, state.nu_max if amsbound else None,
@@ -302,8 +329,8 @@ def scale_by_adamod(
       \eta_t = \min(\hat\eta_t, s_t),\\
       u_t &= \eta_t \odot m_t + \alpha_t \lambda\, \theta_t .
 
-    Returns :math:`u_t` (descent-ready, without the sign); records :math:`\eta_t` as
-    ``effective_lr``.
+    Returns :math:`u_t` (descent-ready, without the sign); records the mean of :math:`\eta_t`
+    over each parameter leaf as ``effective_lr``.
 
     Args:
       learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
@@ -340,7 +367,7 @@ def scale_by_adamod(
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             eta=zeros_like_tree(params),
-            effective_lr=zeros_like_tree(params),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -360,15 +387,19 @@ def scale_by_adamod(
             b1_, b2_, b3_ = (jnp.asarray(b, acc) for b in (b1, b2, b3))
             m_ = b1_ * m.astype(acc) + (1 - b1_) * g_
             v_ = b2_ * v.astype(acc) + (1 - b2_) * g_ * g_
-            den = jnp.sqrt(v_) + jnp.asarray(eps, acc)
-            raw = _safe_ratio(step.astype(acc), den, jnp.zeros_like(den))
+            scalars = (step.astype(acc), jnp.asarray(eps, acc), smallest_normal(acc))
+            raw = _momental_step_size(v_, *scalars)
             s_ = b3_ * s.astype(acc) + (1 - b3_) * raw
-            eta = jnp.minimum(raw, s_)
+            # The update recomputes raw from v_ rather than reading it back: both v_ and s_
+            # are written out anyway (see recomputed_leaf_mean).
+            v_seen, s_seen = jax.lax.optimization_barrier((v_, s_))
+            eta = _capped_step_size(v_seen, s_seen, *scalars)
             u = eta * m_
             if decay_on:
                 u = u + (lr.astype(acc) * jnp.asarray(weight_decay, acc)) * p.astype(acc)
             return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    s_.astype(s.dtype), eta.astype(g.dtype))
+                    s_.astype(s.dtype),
+                    recomputed_leaf_mean(_capped_step_size, v_, s_, *scalars))
 
         new_updates, mu, nu, eta, eff = map_leaves(
             leaf, 5, updates, state.mu, state.nu, state.eta, params)

@@ -24,7 +24,13 @@ from adaptlr._base import (
     check_all,
     resolve,
 )
-from adaptlr.adaptive._common import is_on, map_leaves, require_params, scalar_dtype
+from adaptlr.adaptive._common import (
+    is_on,
+    map_leaves,
+    require_params,
+    scalar_dtype,
+    zeros_per_leaf,
+)
 
 __all__ = ["RANGES", "CAMEState", "came", "scale_by_came"]
 
@@ -56,21 +62,29 @@ class CAMEState(NamedTuple):
     nu_col: PyTree  # shape[:-2] + shape[-1:] (factored) or (): column means
     res_row: PyTree  # shape[:-1] (factored) or (): row means of the instability
     res_col: PyTree  # shape[:-2] + shape[-1:] (factored) or (): column means
-    effective_lr: PyTree  # like params: step size applied to mu at the last update
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean step size applied
+    #                       to mu at the last update (0 before it)
 
 
 def _factored(shape: tuple[int, ...]) -> bool:
     return len(shape) >= 2
 
 
-def _approx(row: jax.Array, col: jax.Array) -> jax.Array:
-    """``1 / sqrt(V)`` for the rank-one ``V = row col^T / mean(row)`` (Adafactor's estimate)."""
+def _approx_factors(row: jax.Array, col: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Row and column factors of ``1 / sqrt(V)``, ``V = row col^T / mean(row)`` (Adafactor's
+    rank-one estimate): ``1 / sqrt(V) = row_factor[..., :, None] * col_factor[..., None, :]``.
+    """
     # Zero statistics (possible only with eps = 0 and all-zero gradients) give a zero factor
     # instead of 0 * inf = NaN.
     row_mean = jnp.mean(row, axis=-1, keepdims=True)
     ok = row > 0
     row_factor = jnp.where(ok, jax.lax.rsqrt(jnp.where(ok, row / jnp.where(ok, row_mean, 1), 1)), 0)
-    col_factor = _rsqrt0(col)
+    return row_factor, _rsqrt0(col)
+
+
+def _approx(row: jax.Array, col: jax.Array) -> jax.Array:
+    """``1 / sqrt(V)`` for the rank-one ``V = row col^T / mean(row)`` (Adafactor's estimate)."""
+    row_factor, col_factor = _approx_factors(row, col)
     return row_factor[..., None] * col_factor[..., None, :]
 
 
@@ -111,7 +125,9 @@ def scale_by_came(
     Vectors and scalars keep the full second moment :math:`v_t` in place of
     :math:`r_t c_t^\top/\bar r_t` and use :math:`m_t` unscaled. Returns the update
     (descent-ready, without the sign); records the multiplier of :math:`m_t`,
-    :math:`\alpha_t/\sqrt{R_t C_t^\top/\bar R_t}` (or :math:`\alpha_t`), as ``effective_lr``.
+    :math:`\alpha_t/\sqrt{R_t C_t^\top/\bar R_t}` (or :math:`\alpha_t`), averaged over each
+    parameter leaf, as ``effective_lr``. The mean of a rank-one matrix is the product of the
+    means of its factors, so the record costs no pass over the parameters.
 
     Args:
       learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule (the paper uses 2e-4
@@ -164,7 +180,7 @@ def scale_by_came(
             count=jnp.zeros((), jnp.int32),
             mu=jax.tree.map(jnp.zeros_like, params),
             nu=nu, nu_row=nu_row, nu_col=nu_col, res_row=res_row, res_col=res_col,
-            effective_lr=jax.tree.map(jnp.zeros_like, params),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -178,7 +194,7 @@ def scale_by_came(
 
         def leaf(g, m, v, vr, vc, rr, rc, p):  # type: ignore[no-untyped-def]
             if g.size == 0:
-                return jnp.zeros_like(g), m, v, vr, vc, rr, rc, jnp.zeros_like(g)
+                return jnp.zeros_like(g), m, v, vr, vc, rr, rc, jnp.zeros((), jnp.float32)
             acc = accumulation_dtype(g.dtype)
             g_ = g.astype(acc)
             b1_, b2_, b3_ = (jnp.asarray(b, acc) for b in (b1, b2, b3))
@@ -198,14 +214,18 @@ def scale_by_came(
                 res = (u - m_) ** 2 + jnp.asarray(eps2, acc)
                 rr = b3_ * rr + (1 - b3_) * jnp.mean(res, axis=-1)
                 rc = b3_ * rc + (1 - b3_) * jnp.mean(res, axis=-2)
-                eta = lr_ * _approx(rr, rc)
+                row_factor, col_factor = _approx_factors(rr, rc)
+                eta = lr_ * (row_factor[..., None] * col_factor[..., None, :])
+                # mean_ij(r_i c_j) = mean(r) mean(c), per leading (batch) index.
+                mean_eta = lr_ * jnp.mean(jnp.mean(row_factor, axis=-1)
+                                          * jnp.mean(col_factor, axis=-1))
             else:
-                eta = jnp.broadcast_to(lr_, g.shape)
+                eta, mean_eta = jnp.broadcast_to(lr_, g.shape), lr_
             out = eta * m_
             if decay_on:
                 out = out + lr_ * jnp.asarray(weight_decay, acc) * p.astype(acc)
             return (out.astype(g.dtype), m_.astype(m.dtype), v, vr, vc, rr, rc,
-                    eta.astype(g.dtype))
+                    mean_eta.astype(jnp.float32))
 
         new_updates, mu, nu, nu_row, nu_col, res_row, res_col, eff = map_leaves(
             leaf, 8, updates, state.mu, state.nu, state.nu_row, state.nu_col, state.res_row,

@@ -28,9 +28,13 @@ from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
     map_leaves,
+    nonnegative_ratio,
+    recomputed_leaf_mean,
     require_params,
     scalar_dtype,
+    smallest_normal,
     zeros_like_tree,
+    zeros_per_leaf,
 )
 
 __all__ = [
@@ -68,7 +72,8 @@ class StableAdamWState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     mu: PyTree  # like params: bias-corrected first moment
     nu: PyTree  # like params: bias-corrected second moment
-    effective_lr: PyTree  # like params: step size applied to mu at the last update
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean step size applied
+    #                       to mu at the last update (0 before it)
 
 
 class AdamAtan2State(NamedTuple):
@@ -77,7 +82,8 @@ class AdamAtan2State(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
-    effective_lr: PyTree  # like params: update / bias-corrected mu at the last update
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean of update /
+    #                       bias-corrected mu at the last update (0 before it)
 
 
 def _debiased_decay(decay: float, count: jax.Array, dtype: jnp.dtype) -> jax.Array:
@@ -86,6 +92,29 @@ def _debiased_decay(decay: float, count: jax.Array, dtype: jnp.dtype) -> jax.Arr
     t = count.astype(dtype)
     den = 1 - b**t
     return jnp.where(den > 0, b * (1 - b ** (t - 1)) / jnp.where(den > 0, den, 1), 0)
+
+
+def _stable_step_size(v: jax.Array, lr: jax.Array, eps: jax.Array, tiny: jax.Array) -> jax.Array:
+    """StableAdamW's ``lr / (sqrt(v) + eps)`` (``lr`` already clipped); ``0`` where 0/0."""
+    return nonnegative_ratio(lr, jnp.sqrt(v) + eps, tiny)
+
+
+def _atan2_angle(m: jax.Array, v: jax.Array, den_scale: jax.Array,
+                 inv_bc1: jax.Array) -> jax.Array:
+    """``atan2(m_hat, b sqrt(v_hat))`` with ``den_scale = b^2 / bc2``, ``inv_bc1 = 1 / bc1``."""
+    return jnp.arctan2(m * inv_bc1, jnp.sqrt(v * den_scale))
+
+
+def _atan2_step_size(m: jax.Array, v: jax.Array, den_scale: jax.Array, inv_bc1: jax.Array,
+                     scale: jax.Array) -> jax.Array:
+    """``scale * atan2(m_hat, den) / m_hat``; its limit ``scale / den`` where ``m_hat = 0``."""
+    den = jnp.sqrt(v * den_scale)
+    m_hat = m * inv_bc1
+    angle = jnp.arctan2(m_hat, den)
+    nonzero = m_hat != 0
+    ratio = jnp.where(nonzero, angle / jnp.where(nonzero, m_hat, 1),
+                      jnp.where(den > 0, 1 / jnp.where(den > 0, den, 1), 0))
+    return scale * ratio
 
 
 def scale_by_stable_adamw(
@@ -108,8 +137,8 @@ def scale_by_stable_adamw(
       \qquad \alpha'_t = \alpha_t / \max(1, \mathrm{RMS}_t),\\
       u_t &= \alpha'_t \Bigl(\frac{m_t}{\sqrt{v_t}+\epsilon} + \lambda\theta_t\Bigr).
 
-    Returns :math:`u_t` (descent-ready, without the sign); records
-    :math:`\alpha'_t/(\sqrt{v_t}+\epsilon)` as ``effective_lr``.
+    Returns :math:`u_t` (descent-ready, without the sign); records the mean of
+    :math:`\alpha'_t/(\sqrt{v_t}+\epsilon)` over each parameter leaf as ``effective_lr``.
 
     Args:
       learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
@@ -144,7 +173,7 @@ def scale_by_stable_adamw(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
-            effective_lr=zeros_like_tree(params),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -171,13 +200,13 @@ def scale_by_stable_adamw(
                 lr_t = lr.astype(acc) / jnp.maximum(rms, 1)
             else:
                 lr_t = lr.astype(acc)
-            den = jnp.sqrt(v_) + eps_
-            positive = den > 0
-            eta = jnp.where(positive, lr_t / jnp.where(positive, den, 1), 0)
+            scalars = (lr_t, eps_, smallest_normal(acc))
+            eta = _stable_step_size(v_, *scalars)
             u = eta * m_
             if decay_on:
                 u = u + lr_t * jnp.asarray(weight_decay, acc) * p.astype(acc)
-            return u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype), eta.astype(g.dtype)
+            return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
+                    recomputed_leaf_mean(_stable_step_size, v_, *scalars))
 
         new_updates, mu, nu, eff = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
         return new_updates, StableAdamWState(count=count, mu=mu, nu=nu, effective_lr=eff)
@@ -222,7 +251,8 @@ def scale_by_adam_atan2(
     :math:`\operatorname{atan2}(x, y) \approx x/y` for :math:`|x| \ll y` and is bounded by
     :math:`\pi/2`, so the update is Adam's where Adam is well behaved and never explodes where
     :math:`v` is tiny. Returns :math:`u_t` (descent-ready, without the sign). The recorded
-    ``effective_lr`` is the decay-free update divided by the bias-corrected momentum,
+    ``effective_lr`` is the mean over each parameter leaf of the decay-free update divided by
+    the bias-corrected momentum,
     :math:`\alpha_t a \operatorname{atan2}(\hat m, b\sqrt{\hat v})/\hat m` (its limit
     :math:`\alpha_t a / (b\sqrt{\hat v})` where :math:`\hat m = 0`).
 
@@ -260,7 +290,7 @@ def scale_by_adam_atan2(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
-            effective_lr=zeros_like_tree(params),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -282,17 +312,12 @@ def scale_by_adam_atan2(
             v_ = v0 + w2 * (g_ * g_ - v0)
             b_ = jnp.asarray(b, acc)
             scale = lr.astype(acc) * jnp.asarray(a, acc)
-            den = jnp.sqrt(v_ * (b_ * b_ / bc2.astype(acc)))
-            m_hat = m_ * (1 / bc1.astype(acc))
-            angle = jnp.arctan2(m_hat, den)
-            nonzero = m_hat != 0
-            ratio = jnp.where(nonzero, angle / jnp.where(nonzero, m_hat, 1),
-                              jnp.where(den > 0, 1 / jnp.where(den > 0, den, 1), 0))
-            u = scale * angle
+            scalars = (b_ * b_ / bc2.astype(acc), 1 / bc1.astype(acc), scale)
+            u = scale * _atan2_angle(m_, v_, *scalars[:2])
             if decay_on:
                 u = u + lr.astype(acc) * jnp.asarray(weight_decay, acc) * p.astype(acc)
             return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    (scale * ratio).astype(g.dtype))
+                    recomputed_leaf_mean(_atan2_step_size, m_, v_, *scalars))
 
         new_updates, mu, nu, eff = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
         return new_updates, AdamAtan2State(count=count, mu=mu, nu=nu, effective_lr=eff)

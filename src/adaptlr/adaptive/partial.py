@@ -28,9 +28,13 @@ from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
     map_leaves,
+    nonnegative_ratio,
+    recomputed_leaf_mean,
     require_params,
     scalar_dtype,
+    smallest_normal,
     zeros_like_tree,
+    zeros_per_leaf,
 )
 
 __all__ = [
@@ -71,7 +75,8 @@ class PAdamState(NamedTuple):
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     nu_max: PyTree  # like params: running maximum of nu (amsgrad=True), else ()
-    effective_lr: PyTree  # like params: step size applied to mu at the last update
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean step size applied
+    #                       to mu at the last update (0 before it)
 
 
 class QHAdamState(NamedTuple):
@@ -80,7 +85,24 @@ class QHAdamState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
-    effective_lr: PyTree  # like params: step size applied to the numerator at the last update
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean step size applied
+    #                       to the numerator at the last update (0 before it)
+
+
+def _partial_step_size(
+    vhat: jax.Array, step: jax.Array, eps: jax.Array, power: jax.Array, tiny: jax.Array
+) -> jax.Array:
+    """PAdam's ``step / (sqrt(vhat) + eps) ** power``; ``0`` where 0/0."""
+    return nonnegative_ratio(step, (jnp.sqrt(vhat) + eps) ** power, tiny)
+
+
+def _qh_step_size(
+    v: jax.Array, g: jax.Array, lr: jax.Array, nu2: jax.Array, bc2: jax.Array, eps: jax.Array,
+    tiny: jax.Array,
+) -> jax.Array:
+    """QHAdam's ``lr / (sqrt(nu2 v / bc2 + (1 - nu2) g^2) + eps)``; ``0`` where 0/0."""
+    den = jnp.sqrt(nu2 * (v / bc2) + (1 - nu2) * (g * g)) + eps
+    return nonnegative_ratio(lr, den, tiny)
 
 
 def scale_by_padam(
@@ -106,8 +128,8 @@ def scale_by_padam(
                      {(\sqrt{\hat v_t} + \epsilon)^{2p}},\qquad
       u_t = \eta_t \odot m_t .
 
-    Returns :math:`u_t` (descent-ready, without the sign); records :math:`\eta_t` as
-    ``effective_lr``.
+    Returns :math:`u_t` (descent-ready, without the sign); records the mean of :math:`\eta_t`
+    over each parameter leaf as ``effective_lr``.
 
     Args:
       learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule. PAdam's step sizes are
@@ -149,7 +171,7 @@ def scale_by_padam(
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             nu_max=zeros_like_tree(params) if amsgrad else (),
-            effective_lr=zeros_like_tree(params),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -176,11 +198,11 @@ def scale_by_padam(
                 vmax_out = vhat.astype(vmax.dtype)
             else:
                 vhat, vmax_out = v_, None
-            den = (jnp.sqrt(vhat) + jnp.asarray(eps, acc)) ** jnp.asarray(2 * partial, acc)
-            positive = den > 0
-            eta = jnp.where(positive, step.astype(acc) / jnp.where(positive, den, 1), 0)
+            scalars = (step.astype(acc), jnp.asarray(eps, acc), jnp.asarray(2 * partial, acc),
+                       smallest_normal(acc))
+            eta = _partial_step_size(vhat, *scalars)
             return ((eta * m_).astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    vmax_out, eta.astype(g.dtype))
+                    vmax_out, recomputed_leaf_mean(_partial_step_size, vhat, *scalars))
 
         new_updates, mu, nu, nu_max, eff = map_leaves(
             leaf, 5, updates, state.mu, state.nu, state.nu_max if amsgrad else None, params)
@@ -236,7 +258,8 @@ def scale_by_qhadam(
     With ``weight_decay`` :math:`\lambda`, :math:`g_t` includes :math:`\lambda\theta_t`
     (L2), or with ``decouple_weight_decay`` :math:`u_t` gains
     :math:`\alpha_t\lambda\theta_t` (QHAdamW). Returns :math:`u_t` (descent-ready, without
-    the sign); records :math:`\eta_t` as ``effective_lr``.
+    the sign); records the mean of :math:`\eta_t` over each parameter leaf as
+    ``effective_lr``.
 
     Args:
       learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
@@ -274,7 +297,7 @@ def scale_by_qhadam(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
-            effective_lr=zeros_like_tree(params),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -299,14 +322,13 @@ def scale_by_qhadam(
             m_ = b1_ * m.astype(acc) + (1 - b1_) * g_
             v_ = b2_ * v.astype(acc) + (1 - b2_) * g2
             num = nu1_ * (m_ / bc1.astype(acc)) + (1 - nu1_) * g_
-            den = jnp.sqrt(nu2_ * (v_ / bc2.astype(acc)) + (1 - nu2_) * g2) + jnp.asarray(eps,
-                                                                                          acc)
-            positive = den > 0
-            eta = jnp.where(positive, lr_ / jnp.where(positive, den, 1), 0)
+            scalars = (lr_, nu2_, bc2.astype(acc), jnp.asarray(eps, acc), smallest_normal(acc))
+            eta = _qh_step_size(v_, g_, *scalars)
             u = eta * num
             if decay_on and decouple_weight_decay:
                 u = u + lr_ * jnp.asarray(weight_decay, acc) * p.astype(acc)
-            return u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype), eta.astype(g.dtype)
+            return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
+                    recomputed_leaf_mean(_qh_step_size, v_, g_, *scalars))
 
         new_updates, mu, nu, eff = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
         return new_updates, QHAdamState(count=count, mu=mu, nu=nu, effective_lr=eff)

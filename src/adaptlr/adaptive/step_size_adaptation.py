@@ -10,8 +10,9 @@ successive gradients. IDBD and Autostep were derived for a linear (LMS) learner
 papers' algorithms exactly) or, when not passed, estimated by the squared gradient
 :math:`g_i^2` (the Gauss-Newton / empirical-Fisher diagonal).
 
-Learned step sizes live in the state; ``learning_rate`` is their initial value. They are
-recorded in ``effective_lr`` (a tree shaped like the parameters).
+Learned step sizes live in the state (``step_sizes``, a tree like the parameters);
+``learning_rate`` is their initial value. The step-size record ``effective_lr`` holds their mean
+over each parameter leaf (one float32 scalar per leaf, ``0`` before the first update).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from adaptlr._base import (
     check_all,
     tree_vdot,
 )
+from adaptlr.adaptive._common import leaf_mean, zeros_per_leaf
 
 __all__ = [
     "AUTOSTEP_RANGES",
@@ -75,10 +77,14 @@ def _zeros(params: PyTree, *, accumulate: bool) -> PyTree:
     return jax.tree.map(leaf, params)
 
 
-def _current_step_sizes(state_lr: PyTree, count: jax.Array, initial: Any) -> PyTree:
-    """The learned step sizes; before the first update the record holds 0, so use ``initial``."""
-    first = count == 0
-    return jax.tree.map(lambda a: jnp.where(first, jnp.asarray(initial, a.dtype), a), state_lr)
+def _initial_step_sizes(params: PyTree, value: Any) -> PyTree:
+    """``value`` for every entry, in the accumulation dtype of each leaf."""
+    return jax.tree.map(lambda p: jnp.full(p.shape, value, accumulation_dtype(p.dtype)), params)
+
+
+def _leaf_means(step_sizes: PyTree) -> PyTree:
+    """The step-size record: one float32 mean per leaf (``0`` for a zero-size leaf)."""
+    return jax.tree.map(leaf_mean, step_sizes)
 
 
 def _curvature(updates: PyTree, curvature: PyTree | None) -> PyTree:
@@ -108,7 +114,9 @@ class ScaleByDeltaBarDeltaState(NamedTuple):
 
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates so far
     bar_delta: PyTree  # like params: the average gradient \bar\delta_{t-1}
-    effective_lr: PyTree  # like params, accumulation dtype: epsilon_t (0 before the first update)
+    step_sizes: PyTree  # like params, accumulation dtype: epsilon_{t-1}, the learned rates
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean of epsilon_t
+    #                       (0 before the first update)
 
 
 def scale_by_delta_bar_delta(
@@ -148,7 +156,7 @@ def scale_by_delta_bar_delta(
       >>> _, state = tx.update(jnp.array([1.0, -1.0]), state)
       >>> round(float(adaptlr.effective_lr(state)), 6)  # summarised: the mean over entries
       0.08
-      >>> [round(float(x), 6) for x in state[0].effective_lr]
+      >>> [round(float(x), 6) for x in state[0].step_sizes]
       [0.11, 0.05]
 
     References:
@@ -166,14 +174,15 @@ def scale_by_delta_bar_delta(
         return ScaleByDeltaBarDeltaState(
             count=jnp.zeros((), jnp.int32),
             bar_delta=_zeros(params, accumulate=False),
-            effective_lr=_zeros(params, accumulate=True),
+            step_sizes=_initial_step_sizes(params, learning_rate),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
         updates: PyTree, state: ScaleByDeltaBarDeltaState, params: PyTree = None
     ) -> tuple[PyTree, ScaleByDeltaBarDeltaState]:
         del params
-        eps_prev = _current_step_sizes(state.effective_lr, state.count, learning_rate)
+        eps_prev = state.step_sizes
 
         def new_rate(eps: jax.Array, bar: jax.Array, g: jax.Array) -> jax.Array:
             agreement = bar.astype(eps.dtype) * g.astype(eps.dtype)
@@ -186,7 +195,8 @@ def scale_by_delta_bar_delta(
             lambda bar, g: ((1 - b1) * g + b1 * bar).astype(bar.dtype), state.bar_delta, updates
         )
         return _descent_scaled(eps, updates), ScaleByDeltaBarDeltaState(
-            count=optax.safe_increment(state.count), bar_delta=bar_delta, effective_lr=eps
+            count=optax.safe_increment(state.count), bar_delta=bar_delta, step_sizes=eps,
+            effective_lr=_leaf_means(eps),
         )
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -229,7 +239,9 @@ class ScaleByIdbdState(NamedTuple):
 
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates so far
     trace: PyTree  # like params, accumulation dtype: h, the decaying trace of weight changes
-    effective_lr: PyTree  # like params, accumulation dtype: alpha_t = exp(beta_t) (0 before)
+    step_sizes: PyTree  # like params, accumulation dtype: alpha = exp(beta), the learned rates
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean of alpha_t
+    #                       (0 before the first update)
 
 
 def scale_by_idbd(
@@ -266,7 +278,7 @@ def scale_by_idbd(
       >>> delta = 1.0  # the LMS error y* - w.x; its gradient is -delta * x
       >>> _, state = tx.update(-delta * x, state, curvature=x ** 2)
       >>> _, state = tx.update(-delta * x, state, curvature=x ** 2)
-      >>> round(float(state[0].effective_lr[0]), 6)  # 0.1 * exp(1.0 * 1 * 0.1)
+      >>> round(float(state[0].step_sizes[0]), 6)  # 0.1 * exp(1.0 * 1 * 0.1)
       0.110517
 
     References:
@@ -286,7 +298,8 @@ def scale_by_idbd(
         return ScaleByIdbdState(
             count=jnp.zeros((), jnp.int32),
             trace=_zeros(params, accumulate=True),
-            effective_lr=_zeros(params, accumulate=True),
+            step_sizes=_initial_step_sizes(params, learning_rate),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -298,7 +311,7 @@ def scale_by_idbd(
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByIdbdState]:
         del params, extra_args
-        alpha_prev = _current_step_sizes(state.effective_lr, state.count, learning_rate)
+        alpha_prev = state.step_sizes
         curv = _curvature(updates, curvature)
 
         def step(a: jax.Array, h: jax.Array, g: jax.Array, c: jax.Array) -> tuple[Any, ...]:
@@ -309,7 +322,8 @@ def scale_by_idbd(
 
         alpha, trace = _unzip(updates, jax.tree.map(step, alpha_prev, state.trace, updates, curv))
         return _descent_scaled(alpha, updates), ScaleByIdbdState(
-            count=optax.safe_increment(state.count), trace=trace, effective_lr=alpha
+            count=optax.safe_increment(state.count), trace=trace, step_sizes=alpha,
+            effective_lr=_leaf_means(alpha),
         )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -352,7 +366,9 @@ class ScaleByAutostepState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates so far
     trace: PyTree  # like params, accumulation dtype: h, as in IDBD
     normalizer: PyTree  # like params, accumulation dtype: v, running max of |g h|
-    effective_lr: PyTree  # like params, accumulation dtype: alpha_t (0 before the first update)
+    step_sizes: PyTree  # like params, accumulation dtype: alpha, the learned rates
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean of alpha_t
+    #                       (0 before the first update)
 
 
 def scale_by_autostep(
@@ -392,7 +408,7 @@ def scale_by_autostep(
       >>> tx = adaptlr.autostep(learning_rate=0.1, meta_learning_rate=0.01)
       >>> x = jnp.array([1.0, 2.0]); state = tx.init(jnp.zeros(2))
       >>> _, state = tx.update(-1.0 * x, state, curvature=x ** 2)  # v = 0: alpha unchanged
-      >>> [round(float(a), 6) for a in state[0].effective_lr]  # M = 0.1 + 0.4 < 1
+      >>> [round(float(a), 6) for a in state[0].step_sizes]  # M = 0.1 + 0.4 < 1
       [0.1, 0.1]
 
     References:
@@ -413,7 +429,8 @@ def scale_by_autostep(
             count=jnp.zeros((), jnp.int32),
             trace=_zeros(params, accumulate=True),
             normalizer=_zeros(params, accumulate=True),
-            effective_lr=_zeros(params, accumulate=True),
+            step_sizes=_initial_step_sizes(params, learning_rate),
+            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -425,7 +442,7 @@ def scale_by_autostep(
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByAutostepState]:
         del params, extra_args
-        alpha_prev = _current_step_sizes(state.effective_lr, state.count, learning_rate)
+        alpha_prev = state.step_sizes
         curv = jax.tree.map(lambda c, a: c.astype(a.dtype), _curvature(updates, curvature),
                             alpha_prev)
 
@@ -449,7 +466,7 @@ def scale_by_autostep(
         )
         return _descent_scaled(alpha, updates), ScaleByAutostepState(
             count=optax.safe_increment(state.count), trace=trace, normalizer=normalizer,
-            effective_lr=alpha,
+            step_sizes=alpha, effective_lr=_leaf_means(alpha),
         )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

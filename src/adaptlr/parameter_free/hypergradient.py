@@ -32,6 +32,7 @@ from adaptlr._base import (
     tree_norm,
     tree_vdot,
 )
+from adaptlr.adaptive._common import leaf_mean
 
 __all__ = [
     "ADAM_RANGES",
@@ -103,7 +104,9 @@ class ScaleByHypergradientState(NamedTuple):
     learning_rate: PyTree  # shape=() or like params, accumulation dtype: the learned alpha_t
     previous_direction: PyTree  # like params: u_{t-1}, the last unit-learning-rate direction
     inner_state: Any  # state of the direction (optax.trace / optax.scale_by_adam)
-    effective_lr: PyTree  # like learning_rate: alpha applied at the last update (0 before)
+    effective_lr: PyTree  # shape=() like learning_rate, or (per_parameter) like params with one
+    #                       float32 scalar per leaf, the mean of alpha: the step size applied
+    #                       at the last update (0 before it)
 
 
 def _scale_by_hypergradient(
@@ -125,7 +128,8 @@ def _scale_by_hypergradient(
             learning_rate=alpha_like(params, learning_rate),
             previous_direction=optax.tree.zeros_like(params),
             inner_state=direction.init(params),
-            effective_lr=alpha_like(params, 0.0),
+            effective_lr=(jax.tree.map(lambda p: jnp.zeros((), jnp.float32), params)
+                          if per_parameter else alpha_like(params, 0.0)),
         )
 
     def update_fn(
@@ -148,7 +152,7 @@ def _scale_by_hypergradient(
             out = jax.tree.map(lambda d: (alpha * d).astype(d.dtype), u)
         return out, ScaleByHypergradientState(
             learning_rate=alpha, previous_direction=u, inner_state=inner_state,
-            effective_lr=alpha,
+            effective_lr=jax.tree.map(leaf_mean, alpha) if per_parameter else alpha,
         )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
