@@ -40,12 +40,18 @@ def _schedule_free(cls: str, **kwargs: Any) -> Callable[[list[torch.Tensor]], An
     return build
 
 
-def _mechanic(params: list[torch.Tensor]) -> Any:
-    from mechanic_pytorch import mechanize
+def _mechanic(base: str) -> Callable[[list[torch.Tensor]], Any]:
+    def build(params: list[torch.Tensor]) -> Any:
+        from mechanic_pytorch import mechanize
 
-    return mechanize(torch.optim.Adam)(params, lr=1e-3)
+        # adaptlr's learning_rate=1.0 is the base optimizer's learning rate.
+        return mechanize(getattr(torch.optim, base))(params, lr=1.0)
+
+    return build
 
 
+# Keys are adaptlr registry names (tests/test_update_throughput.py checks them); settings are
+# the registry's defaults.
 REFERENCES: dict[str, Callable[[list[torch.Tensor]], Any]] = {
     "sgd": _make("torch.optim", "SGD", lr=1e-3),
     "sgd_momentum": _make("torch.optim", "SGD", lr=1e-3, momentum=0.9),
@@ -59,25 +65,28 @@ REFERENCES: dict[str, Callable[[list[torch.Tensor]], Any]] = {
     "adafactor": _make("torch.optim", "Adafactor", lr=1e-2),
     "lion": _make("pytorch_optimizer", "Lion", lr=1e-4),
     "lamb": _make("pytorch_optimizer", "Lamb", lr=1e-3),
-    "dadapt_sgd": _make("dadaptation", "DAdaptSGD"),
+    "dadapt_sgd": _make("dadaptation", "DAdaptSGD", momentum=0.9),
     "dadapt_adagrad": _make("dadaptation", "DAdaptAdaGrad"),
     "dadapt_adam": _make("dadaptation", "DAdaptAdam"),
     "dadapt_adan": _make("dadaptation", "DAdaptAdan"),
     "dadapt_lion": _make("dadaptation", "DAdaptLion"),
     "prodigy": _make("prodigyopt", "Prodigy"),
-    "schedule_free_sgd": _schedule_free("SGDScheduleFree", lr=1.0),
+    "schedule_free_sgd": _schedule_free("SGDScheduleFree", lr=1e-3),
     "schedule_free_adamw": _schedule_free("AdamWScheduleFree", lr=2.5e-3),
     "schedule_free_radam": _schedule_free("RAdamScheduleFree", lr=2.5e-3),
     "dog": _make("dog", "DoG"),
     "ldog": _make("dog", "LDoG"),
-    "mechanic": _mechanic,
-    "adabound": _make("pytorch_optimizer", "AdaBound"),
-    "adamod": _make("pytorch_optimizer", "AdaMod"),
-    "padam": _make("pytorch_optimizer", "PAdam"),
-    "qhadam": _make("pytorch_optimizer", "QHAdam"),
-    "stable_adamw": _make("pytorch_optimizer", "StableAdamW"),
+    "mechanic_sgd": _mechanic("SGD"),
+    "mechanic_adam": _mechanic("Adam"),
+    "cocob": _make("parameterfree", "COCOB", alpha=100.0, eps=1e-8),
+    "adabound": _make("adabound", "AdaBound", lr=1e-3, final_lr=0.1),
+    "amsbound": _make("adabound", "AdaBound", lr=1e-3, final_lr=0.1, amsbound=True),
+    "adamod": _make("adamod", "AdaMod", lr=1e-3, beta3=0.999),
+    "padam": _make("pytorch_optimizer", "PAdam", lr=0.1, partial=0.125),
+    "qhadam": _make("qhoptim.pyt", "QHAdam", lr=1e-3, betas=(0.995, 0.999), nus=(0.7, 1.0)),
+    "stable_adamw": _make("pytorch_optimizer", "StableAdamW", lr=1e-3, weight_decay=1e-2),
     "came": _make("came_pytorch", "CAME", lr=2e-4),
-    "adam_atan2": _make("adam_atan2_pytorch", "AdamAtan2", lr=1e-4),
+    "adam_atan2": _make("adam_atan2_pytorch", "AdamAtan2", lr=1e-3),
 }
 
 

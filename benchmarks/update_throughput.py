@@ -19,9 +19,19 @@ bandwidth, the ratio to the Optax implementation of the same method where one ex
 reference step when ``--torch-python`` points at an interpreter with PyTorch and the
 reference packages, the compile time and the optimizer-state bytes per parameter.
 
+It also reports the bytes XLA itself counts for the compiled step (``cost_analysis()``'s
+``bytes accessed``, per parameter) for adaptlr and for the Optax counterpart: deterministic
+evidence, independent of the machine's load, of how many passes over memory the compiled
+step makes (XLA:CPU fuses each output array separately, so its count sits above the minimal
+model even for Optax's Adam: 40 against 28). ``--bytes-only`` reports only these, without
+timing anything. ``--flatten`` also times ``optax.flatten(tx)`` (every leaf packed into one
+vector) on the 300-leaf tree, where per-leaf overhead dominates.
+
     python benchmarks/update_throughput.py                       # every method, all trees
     python benchmarks/update_throughput.py --methods adam prodigy --trees 16M
-    python benchmarks/update_throughput.py --torch-python .venv-ref/bin/python --json out.json
+    python benchmarks/update_throughput.py --bytes-only --trees 1M
+    python benchmarks/update_throughput.py --torch-python .venv-ref/bin/python --flatten \
+        --json docs/performance.json
 
 Timings are medians of ``--repeats`` calls; on a shared or throttled machine rerun it.
 """
@@ -78,7 +88,10 @@ def n_params(tree: Any) -> int:
 
 
 def optax_counterpart(name: str) -> Callable[[], optax.GradientTransformation] | None:
-    """Optax's implementation of the same method with the registry's default settings."""
+    """Optax's implementation of the same method with the registry's default settings.
+
+    Keys are registry names (``test_update_throughput.py`` checks them against the registry).
+    """
     c = optax.contrib
     table: dict[str, Callable[[], optax.GradientTransformation]] = {
         "sgd": lambda: optax.sgd(1e-3),
@@ -92,16 +105,24 @@ def optax_counterpart(name: str) -> Callable[[], optax.GradientTransformation] |
         "adafactor": lambda: optax.adafactor(1e-2),
         "lion": lambda: optax.lion(1e-4),
         "lamb": lambda: optax.lamb(1e-3),
-        "prodigy": lambda: c.prodigy(),
-        "dadapt_adam": lambda: c.dadapt_adamw(),
-        "schedule_free_adamw": lambda: c.schedule_free_adamw(),
-        "schedule_free_sgd": lambda: c.schedule_free_sgd(),
-        "dog": lambda: c.dog(),
-        "dowg": lambda: c.dowg(),
-        "cocob": lambda: c.cocob(),
-        "mechanic": lambda: c.mechanize(optax.adam(1e-3)),
+        "prodigy": lambda: c.prodigy(1.0),
+        "dadapt_adam": lambda: c.dadapt_adamw(1.0),
+        "schedule_free_adamw": lambda: c.schedule_free_adamw(2.5e-3),
+        "schedule_free_sgd": lambda: c.schedule_free_sgd(1e-3),
+        "dog": lambda: c.dog(1.0),
+        "dowg": lambda: c.dowg(1.0),
+        "cocob": lambda: c.cocob(alpha=100.0, eps=1e-8),
+        # adaptlr's learning_rate=1.0 is the base optimizer's learning rate.
+        "mechanic_sgd": lambda: c.mechanize(optax.sgd(1.0)),
+        "mechanic_adam": lambda: c.mechanize(optax.adam(1.0)),
     }
     return table.get(name)
+
+
+OPTAX_COUNTERPARTS = ("sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw", "nadamw",
+                      "adagrad", "rmsprop", "adafactor", "lion", "lamb", "prodigy",
+                      "dadapt_adam", "schedule_free_adamw", "schedule_free_sgd", "dog", "dowg",
+                      "cocob", "mechanic_sgd", "mechanic_adam")
 
 
 def step_fn(tx: optax.GradientTransformation, needs_value: bool) -> Callable[..., Any]:
@@ -115,32 +136,61 @@ def step_fn(tx: optax.GradientTransformation, needs_value: bool) -> Callable[...
     return jax.jit(step, donate_argnums=(0, 1))
 
 
+def xla_bytes_accessed(compiled: Any) -> float:
+    """``bytes accessed`` of a compiled executable, as counted by XLA's cost analysis."""
+    cost = compiled.cost_analysis()
+    if isinstance(cost, list):  # older jax: one dict per computation
+        cost = cost[0]
+    return float(cost.get("bytes accessed", float("nan")))
+
+
+class Prepared:
+    """One compiled training step on one tree, with its own (donated) buffers."""
+
+    def __init__(self, tx: optax.GradientTransformation, tree_kind: str,
+                 needs_value: bool = False) -> None:
+        self.params = make_tree(tree_kind, 0)
+        self.grads = make_tree(tree_kind, 1)
+        # A fresh copy: some states alias the parameters (optax.contrib.prodigy keeps
+        # params0 = params), and a donated buffer cannot be donated twice.
+        self.state = jax.tree.map(jnp.copy, tx.init(self.params))
+        step = step_fn(tx, needs_value)
+        t0 = time.perf_counter()
+        self.compiled = step.lower(self.params, self.state, self.grads).compile()
+        self.compile_s = time.perf_counter() - t0
+        n = n_params(self.params)
+        self.stats = {
+            "compile_s": self.compile_s,
+            "state_bytes_per_param":
+                sum(jnp.asarray(x).nbytes for x in jax.tree.leaves(self.state)) / n,
+            "xla_bytes_per_param": xla_bytes_accessed(self.compiled) / n,
+        }
+        self.times: list[float] = []
+        self.run()  # warm-up
+        self.times.clear()
+
+    def run(self) -> None:
+        t0 = time.perf_counter()
+        self.params, self.state = self.compiled(self.params, self.state, self.grads)
+        jax.block_until_ready((self.params, self.state))
+        self.times.append(time.perf_counter() - t0)
+
+
+def time_interleaved(steps: list[Prepared], repeats: int) -> list[float]:
+    """Median time of each step, their calls interleaved so that load changes hit all alike."""
+    for _ in range(repeats):
+        for step in steps:
+            step.run()
+    return [statistics.median(step.times) for step in steps]
+
+
 def time_step(
     tx: optax.GradientTransformation, tree_kind: str, repeats: int, needs_value: bool = False
 ) -> dict[str, float]:
-    params = make_tree(tree_kind, 0)
-    grads = make_tree(tree_kind, 1)
-    # A fresh copy: some states alias the parameters (optax.contrib.prodigy keeps params0 =
-    # params), and a donated buffer cannot be donated twice.
-    state = jax.tree.map(jnp.copy, tx.init(params))
-    step = step_fn(tx, needs_value)
-    t0 = time.perf_counter()
-    compiled = step.lower(params, state, grads).compile()
-    compile_s = time.perf_counter() - t0
-    state_bytes = sum(jnp.asarray(x).nbytes for x in jax.tree.leaves(state))
-    params, state = compiled(params, state, grads)  # warm-up
-    jax.block_until_ready(params)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        params, state = compiled(params, state, grads)
-        jax.block_until_ready((params, state))
-        times.append(time.perf_counter() - t0)
-    return {
-        "time_s": statistics.median(times),
-        "compile_s": compile_s,
-        "state_bytes_per_param": state_bytes / n_params(params),
-    }
+    """Compile and time one step alone: ``{"time_s", "compile_s", ...}``."""
+    prepared = Prepared(tx, tree_kind, needs_value)
+    (median,) = time_interleaved([prepared], repeats)
+    return {"time_s": median, **prepared.stats}
 
 
 def copy_bandwidth(tree_kind: str, repeats: int) -> float:
@@ -176,6 +226,39 @@ def torch_times(python: str, methods: list[str], trees: list[str], repeats: int)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def measure(name: str, tree: str, args: argparse.Namespace, bandwidth: float,
+            torch: dict) -> dict[str, Any]:
+    """One row: adaptlr's step, Optax's counterpart and optax.flatten, timed interleaved."""
+    spec = registry.get(name)
+    counterpart = optax_counterpart(name)
+    ours = Prepared(spec.build(), tree, spec.needs_value)
+    n = n_params(ours.params)
+    row: dict[str, Any] = {"method": name, "tree": tree, "params": n,
+                           "minimal_bytes_per_param": minimal_bytes_per_param(spec),
+                           **ours.stats}
+    others: dict[str, Prepared] = {}
+    if counterpart is not None:
+        others["optax"] = Prepared(counterpart(), tree)
+        row["optax_xla_bytes_per_param"] = others["optax"].stats["xla_bytes_per_param"]
+    if args.flatten and tree == "300leaf":
+        others["flatten"] = Prepared(optax.flatten(spec.build()), tree, spec.needs_value)
+        row["flatten_xla_bytes_per_param"] = others["flatten"].stats["xla_bytes_per_param"]
+    if args.bytes_only:
+        return row
+    medians = time_interleaved([ours, *others.values()], args.repeats)
+    row["time_s"] = medians[0]
+    row["gb_per_s"] = row["minimal_bytes_per_param"] * n / row["time_s"] / 1e9
+    row["fraction_of_copy_bandwidth"] = row["gb_per_s"] * 1e9 / bandwidth
+    for key, median in zip(others, medians[1:], strict=True):
+        row[f"{key}_time_s"] = median
+        row[f"ratio_to_{key}"] = row["time_s"] / median
+    ref = torch.get(name, {}).get(tree)
+    if ref is not None:
+        row["torch_time_s"] = ref
+        row["ratio_to_torch"] = row["time_s"] / ref
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="*", default=None, help="default: every method")
@@ -184,46 +267,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--torch-python", default=None,
                         help="interpreter with torch and the reference packages")
+    parser.add_argument("--flatten", action="store_true",
+                        help="also time optax.flatten(method) on the 300-leaf tree")
+    parser.add_argument("--bytes-only", action="store_true",
+                        help="only XLA's byte counts and compile times, no timing")
     args = parser.parse_args(argv)
     names = args.methods or registry.names()
+    unknown = [n for n in names if n not in registry.names()]
+    if unknown:
+        parser.error(f"unknown methods {unknown}; see `adaptlr list`")
 
-    bandwidth = {t: copy_bandwidth(t, args.repeats) for t in args.trees}
+    bandwidth = {t: float("nan") if args.bytes_only else copy_bandwidth(t, args.repeats)
+                 for t in args.trees}
     torch = torch_times(args.torch_python, names, args.trees, args.repeats) \
-        if args.torch_python else {}
+        if args.torch_python and not args.bytes_only else {}
     rows = []
     for name in names:
-        spec = registry.get(name)
-        counterpart = optax_counterpart(name)
         for tree in args.trees:
-            n = n_params(make_tree(tree))
-            ours = time_step(spec.build(), tree, args.repeats, spec.needs_value)
-            row: dict[str, Any] = {
-                "method": name, "tree": tree, "params": n,
-                "minimal_bytes_per_param": minimal_bytes_per_param(spec), **ours,
-            }
-            row["gb_per_s"] = row["minimal_bytes_per_param"] * n / ours["time_s"] / 1e9
-            row["fraction_of_copy_bandwidth"] = row["gb_per_s"] * 1e9 / bandwidth[tree]
-            if counterpart is not None:
-                theirs = time_step(counterpart(), tree, args.repeats)
-                row["optax_time_s"] = theirs["time_s"]
-                row["ratio_to_optax"] = ours["time_s"] / theirs["time_s"]
-            ref = torch.get(name, {}).get(tree)
-            if ref is not None:
-                row["torch_time_s"] = ref
-                row["ratio_to_torch"] = ours["time_s"] / ref
-            rows.append(row)
-            print_row(row, header=len(rows) == 1)
+            rows.append(measure(name, tree, args, bandwidth[tree], torch))
+            print_row(rows[-1], header=len(rows) == 1)
 
     summary = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpu_count": os.cpu_count(), "devices": [str(d) for d in jax.devices()],
                     "jax": jax.__version__, "optax": optax.__version__,
                     "adaptlr": adaptlr.__version__},
+        "repeats": args.repeats,
         "copy_bandwidth_gb_per_s": {t: b / 1e9 for t, b in bandwidth.items()},
         "rows": rows,
     }
-    print("\ncopy bandwidth (GB/s): " + ", ".join(
-        f"{t}: {b / 1e9:.1f}" for t, b in bandwidth.items()))
+    if not args.bytes_only:
+        print("\ncopy bandwidth (GB/s): " + ", ".join(
+            f"{t}: {b / 1e9:.1f}" for t, b in bandwidth.items()))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
         print(f"wrote {args.json}")
@@ -231,15 +306,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_row(row: dict[str, Any], header: bool) -> None:
+    """One line of the table; ``-`` where a column does not apply."""
     if header:
-        print(f"{'method':22s} {'tree':8s} {'ms':>8s} {'GB/s':>6s} {'%copy':>6s} "
-              f"{'/optax':>7s} {'/torch':>7s} {'compile':>8s} {'B/param':>8s}")
-    def fmt(key: str, spec: str) -> str:
-        return format(row[key], spec) if key in row else "-"
-    print(f"{row['method']:22s} {row['tree']:8s} {row['time_s'] * 1e3:8.2f} "
-          f"{row['gb_per_s']:6.1f} {100 * row['fraction_of_copy_bandwidth']:5.0f}% "
+        print(f"{'method':20s} {'tree':7s} {'ms':>8s} {'GB/s':>6s} {'%copy':>6s} "
+              f"{'/optax':>7s} {'/torch':>7s} {'/flat':>6s} {'compile':>8s} {'state B':>7s} "
+              f"{'min B':>6s} {'XLA B':>6s} {'optaxB':>6s}")
+
+    def fmt(key: str, spec: str, scale: float = 1.0) -> str:
+        return format(row[key] * scale, spec) if key in row else "-"
+
+    print(f"{row['method']:20s} {row['tree']:7s} {fmt('time_s', '8.2f', 1e3):>8s} "
+          f"{fmt('gb_per_s', '6.1f'):>6s} {fmt('fraction_of_copy_bandwidth', '5.0f', 100):>5s}% "
           f"{fmt('ratio_to_optax', '.2f'):>7s} {fmt('ratio_to_torch', '.2f'):>7s} "
-          f"{row['compile_s']:7.2f}s {row['state_bytes_per_param']:8.1f}", flush=True)
+          f"{fmt('ratio_to_flatten', '.2f'):>6s} {row['compile_s']:7.2f}s "
+          f"{row['state_bytes_per_param']:7.1f} {row['minimal_bytes_per_param']:6.1f} "
+          f"{row['xla_bytes_per_param']:6.1f} {fmt('optax_xla_bytes_per_param', '6.1f'):>6s}",
+          flush=True)
 
 
 if __name__ == "__main__":
