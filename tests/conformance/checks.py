@@ -287,6 +287,41 @@ def check_inject_hyperparams(spec: MethodSpec) -> None:
     assert moved, "changing the injected learning rate does not change the update"
 
 
+def run_recording_values(
+    spec: MethodSpec, tx: optax.GradientTransformation, params: PyTree, steps: int = 5
+) -> tuple[PyTree, list[jax.Array]]:
+    """Like :func:`run` on :func:`sum_of_squares_loss`, also returning the loss at each step."""
+    state = tx.init(params)
+    step = jax.jit(make_step(spec, tx, sum_of_squares_loss))
+    values = []
+    for _ in range(steps):
+        values.append(sum_of_squares_loss(params))
+        params, state = step(params, state)
+    return params, values
+
+
+def run_subtree(spec: MethodSpec, w: jax.Array, values: list[jax.Array]) -> jax.Array:
+    """The method alone on ``{"w": w}``, fed the whole model's loss values of another run.
+
+    A loss-value method (Polyak steps) sees the loss of the whole model even when it only
+    updates part of it, so the comparison run gets the same sequence of values.
+    """
+    tx = spec.build()
+    params = {"w": w}
+    state = tx.init(params)
+    loss = lambda p: sum_of_squares_loss({"b": jnp.zeros(3), "w": p["w"]})  # noqa: E731
+
+    @jax.jit
+    def step(params: PyTree, state: Any, value: jax.Array) -> tuple[PyTree, Any]:
+        grads = jax.grad(loss)(params)
+        updates, state = tx.update(grads, state, params, **update_kwargs(spec, value))
+        return optax.apply_updates(params, updates), state
+
+    for value in values:
+        params, state = step(params, state, value)
+    return params["w"]
+
+
 def check_masked(spec: MethodSpec) -> None:
     params = small_params()
     masked = optax.masked(spec.build(), {"w": True, "b": False})
