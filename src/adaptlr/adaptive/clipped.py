@@ -196,7 +196,11 @@ def scale_by_stable_adamw(
             v_ = b2_ * v.astype(acc) + (1 - b2_) * g2
             eps_ = jnp.asarray(eps, acc)
             if g.size:
-                rms = jnp.sqrt(jnp.mean(g2 / jnp.maximum(v_, eps_ * eps_)))
+                # g^2 is recomputed from g here rather than shared with v_ (which XLA would
+                # write out and read back): see recomputed_leaf_mean.
+                g_seen, v_seen, eps_seen = jax.lax.optimization_barrier((g_, v_, eps_))
+                rms = jnp.sqrt(jnp.mean(g_seen * g_seen
+                                        / jnp.maximum(v_seen, eps_seen * eps_seen)))
                 lr_t = lr.astype(acc) / jnp.maximum(rms, 1)
             else:
                 lr_t = lr.astype(acc)
