@@ -201,8 +201,11 @@ def scale_by_came(
             lr_ = lr.astype(acc)
             sq = g_ * g_ + jnp.asarray(eps1, acc)
             if _factored(g.shape):
+                # The column means recompute g^2 + eps1 from g rather than share the row means'
+                # copy, which XLA would write out and read twice (see recomputed_leaf_mean).
+                g_seen, eps_seen = jax.lax.optimization_barrier((g_, jnp.asarray(eps1, acc)))
                 vr = b2_ * vr + (1 - b2_) * jnp.mean(sq, axis=-1)
-                vc = b2_ * vc + (1 - b2_) * jnp.mean(sq, axis=-2)
+                vc = b2_ * vc + (1 - b2_) * jnp.mean(g_seen * g_seen + eps_seen, axis=-2)
                 u = _approx(vr, vc) * g_
             else:
                 v = b2_ * v + (1 - b2_) * sq
