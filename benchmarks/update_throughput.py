@@ -259,6 +259,27 @@ def measure(name: str, tree: str, args: argparse.Namespace, bandwidth: float,
     return row
 
 
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The results of one run (the JSON this script writes) as a Markdown table."""
+    def cell(row: dict[str, Any], key: str, spec: str, scale: float = 1.0) -> str:
+        return format(row[key] * scale, spec) if key in row else "-"
+
+    lines = ["| method | tree | ms | GB/s | % copy | / optax | / torch | / flatten | compile s "
+             "| state B | min B | XLA B | Optax XLA B |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in summary["rows"]:
+        lines.append(
+            f"| {row['method']} | {row['tree']} | {cell(row, 'time_s', '.2f', 1e3)} "
+            f"| {cell(row, 'gb_per_s', '.1f')} "
+            f"| {cell(row, 'fraction_of_copy_bandwidth', '.0f', 100)} "
+            f"| {cell(row, 'ratio_to_optax', '.2f')} | {cell(row, 'ratio_to_torch', '.2f')} "
+            f"| {cell(row, 'ratio_to_flatten', '.2f')} | {row['compile_s']:.1f} "
+            f"| {row['state_bytes_per_param']:.1f} | {row['minimal_bytes_per_param']:.0f} "
+            f"| {row['xla_bytes_per_param']:.1f} "
+            f"| {cell(row, 'optax_xla_bytes_per_param', '.1f')} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="*", default=None, help="default: every method")
@@ -271,7 +292,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time optax.flatten(method) on the 300-leaf tree")
     parser.add_argument("--bytes-only", action="store_true",
                         help="only XLA's byte counts and compile times, no timing")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="print the table of a JSON file this script wrote, and exit")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(json.loads(args.markdown.read_text())))
+        return 0
     names = args.methods or registry.names()
     unknown = [n for n in names if n not in registry.names()]
     if unknown:

@@ -60,3 +60,4 @@ def test_bytes_only_run_writes_json(tmp_path, flatten):
     assert row["xla_bytes_per_param"] >= row["minimal_bytes_per_param"] == 12
     assert row["optax_xla_bytes_per_param"] >= 12
     assert ("flatten_xla_bytes_per_param" in row) == flatten
+    assert update_throughput.main(["--markdown", str(out)]) == 0
