@@ -376,7 +376,7 @@ def test_float32_state_for_bfloat16_parameters(method: str) -> None:
         return p, state
 
     p16, s16 = run(jnp.bfloat16, jnp.float32)
-    p32, s32 = run(jnp.float32, None)
+    _, s32 = run(jnp.float32, None)
     assert p16.dtype == jnp.bfloat16
     assert all(x.dtype in (jnp.float32, jnp.int32) for x in jax.tree.leaves(s16))
     np.testing.assert_allclose(float(s16[0].d), float(s32[0].d), rtol=0.1)
