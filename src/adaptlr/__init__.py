@@ -8,6 +8,7 @@ from adaptlr import registry as registry
 from adaptlr._base import EFFECTIVE_LR_FIELD as EFFECTIVE_LR_FIELD
 from adaptlr._base import Interval as Interval
 from adaptlr._base import ScaleByLearningRateState as ScaleByLearningRateState
+from adaptlr._base import record_learning_rate as record_learning_rate
 from adaptlr._base import scale_by_learning_rate as scale_by_learning_rate
 from adaptlr._base import tree_norm as tree_norm
 from adaptlr._base import tree_sum as tree_sum
@@ -16,13 +17,177 @@ from adaptlr.introspect import effective_lr as effective_lr
 from adaptlr.introspect import effective_lrs as effective_lrs
 
 # --- parameter_free (D-Adaptation, Prodigy, DoG, Mechanic, COCOB, Schedule-Free) ---
+# (D-Adaptation)
+from adaptlr.parameter_free.dadaptation import DAdaptAdaGradState as DAdaptAdaGradState
+from adaptlr.parameter_free.dadaptation import DAdaptAdamState as DAdaptAdamState
+from adaptlr.parameter_free.dadaptation import DAdaptAdanState as DAdaptAdanState
+from adaptlr.parameter_free.dadaptation import DAdaptLionState as DAdaptLionState
+from adaptlr.parameter_free.dadaptation import DAdaptSGDState as DAdaptSGDState
+from adaptlr.parameter_free.dadaptation import dadapt_adagrad as dadapt_adagrad
+from adaptlr.parameter_free.dadaptation import dadapt_adam as dadapt_adam
+from adaptlr.parameter_free.dadaptation import dadapt_adan as dadapt_adan
+from adaptlr.parameter_free.dadaptation import dadapt_lion as dadapt_lion
+from adaptlr.parameter_free.dadaptation import dadapt_sgd as dadapt_sgd
+from adaptlr.parameter_free.dadaptation import scale_by_dadapt_adagrad as scale_by_dadapt_adagrad
+from adaptlr.parameter_free.dadaptation import scale_by_dadapt_adam as scale_by_dadapt_adam
+from adaptlr.parameter_free.dadaptation import scale_by_dadapt_adan as scale_by_dadapt_adan
+from adaptlr.parameter_free.dadaptation import scale_by_dadapt_lion as scale_by_dadapt_lion
+from adaptlr.parameter_free.dadaptation import scale_by_dadapt_sgd as scale_by_dadapt_sgd
+# (end D-Adaptation)
+# (Prodigy, Schedule-Free)
+from adaptlr.parameter_free.prodigy import ProdigyState as ProdigyState
+from adaptlr.parameter_free.prodigy import prodigy as prodigy
+from adaptlr.parameter_free.prodigy import scale_by_prodigy as scale_by_prodigy
+from adaptlr.parameter_free.schedule_free import ScheduleFreeState as ScheduleFreeState
+from adaptlr.parameter_free.schedule_free import scale_by_schedule_free as scale_by_schedule_free
+from adaptlr.parameter_free.schedule_free import (
+    scale_by_schedule_free_adamw as scale_by_schedule_free_adamw,
+)
+from adaptlr.parameter_free.schedule_free import (
+    scale_by_schedule_free_radam as scale_by_schedule_free_radam,
+)
+from adaptlr.parameter_free.schedule_free import (
+    scale_by_schedule_free_sgd as scale_by_schedule_free_sgd,
+)
+from adaptlr.parameter_free.schedule_free import schedule_free as schedule_free
+from adaptlr.parameter_free.schedule_free import schedule_free_adamw as schedule_free_adamw
+from adaptlr.parameter_free.schedule_free import (
+    schedule_free_eval_params as schedule_free_eval_params,
+)
+from adaptlr.parameter_free.schedule_free import schedule_free_radam as schedule_free_radam
+from adaptlr.parameter_free.schedule_free import schedule_free_sgd as schedule_free_sgd
+# (end Prodigy, Schedule-Free)
+# (DoG family, Mechanic, COCOB)
+from adaptlr.parameter_free.cocob import COCOBState as COCOBState
+from adaptlr.parameter_free.cocob import cocob as cocob
+from adaptlr.parameter_free.cocob import scale_by_cocob as scale_by_cocob
+from adaptlr.parameter_free.dog import DoGState as DoGState
+from adaptlr.parameter_free.dog import DoWGState as DoWGState
+from adaptlr.parameter_free.dog import LDoGState as LDoGState
+from adaptlr.parameter_free.dog import (
+    PolynomialDecayAveragingState as PolynomialDecayAveragingState,
+)
+from adaptlr.parameter_free.dog import dog as dog
+from adaptlr.parameter_free.dog import dowg as dowg
+from adaptlr.parameter_free.dog import ldog as ldog
+from adaptlr.parameter_free.dog import (
+    polynomial_decay_averaged_params as polynomial_decay_averaged_params,
+)
+from adaptlr.parameter_free.dog import polynomial_decay_averaging as polynomial_decay_averaging
+from adaptlr.parameter_free.dog import scale_by_dog as scale_by_dog
+from adaptlr.parameter_free.dog import scale_by_dowg as scale_by_dowg
+from adaptlr.parameter_free.dog import scale_by_ldog as scale_by_ldog
+from adaptlr.parameter_free.mechanic import MechanicState as MechanicState
+from adaptlr.parameter_free.mechanic import mechanic_adam as mechanic_adam
+from adaptlr.parameter_free.mechanic import mechanic_sgd as mechanic_sgd
+from adaptlr.parameter_free.mechanic import mechanize as mechanize
+# (end DoG family, Mechanic, COCOB)
 
 # --- polyak / hypergradient / per_parameter_lr ---
+from adaptlr.adaptive.step_size_adaptation import ScaleByAutostepState as ScaleByAutostepState
+from adaptlr.adaptive.step_size_adaptation import (
+    ScaleByDeltaBarDeltaState as ScaleByDeltaBarDeltaState,
+)
+from adaptlr.adaptive.step_size_adaptation import ScaleByIdbdState as ScaleByIdbdState
+from adaptlr.adaptive.step_size_adaptation import autostep as autostep
+from adaptlr.adaptive.step_size_adaptation import delta_bar_delta as delta_bar_delta
+from adaptlr.adaptive.step_size_adaptation import idbd as idbd
+from adaptlr.adaptive.step_size_adaptation import scale_by_autostep as scale_by_autostep
+from adaptlr.adaptive.step_size_adaptation import (
+    scale_by_delta_bar_delta as scale_by_delta_bar_delta,
+)
+from adaptlr.adaptive.step_size_adaptation import scale_by_idbd as scale_by_idbd
+from adaptlr.parameter_free.adagrad_norm import ScaleByAdagradNormState as ScaleByAdagradNormState
+from adaptlr.parameter_free.adagrad_norm import adagrad_norm as adagrad_norm
+from adaptlr.parameter_free.adagrad_norm import scale_by_adagrad_norm as scale_by_adagrad_norm
+from adaptlr.parameter_free.hypergradient import HypergradientState as HypergradientState
+from adaptlr.parameter_free.hypergradient import (
+    ScaleByHypergradientState as ScaleByHypergradientState,
+)
+from adaptlr.parameter_free.hypergradient import hypergradient as hypergradient
+from adaptlr.parameter_free.hypergradient import hypergradient_adam as hypergradient_adam
+from adaptlr.parameter_free.hypergradient import hypergradient_sgd as hypergradient_sgd
+from adaptlr.parameter_free.hypergradient import (
+    scale_by_hypergradient_adam as scale_by_hypergradient_adam,
+)
+from adaptlr.parameter_free.hypergradient import (
+    scale_by_hypergradient_sgd as scale_by_hypergradient_sgd,
+)
+from adaptlr.parameter_free.polyak import ScaleByAligState as ScaleByAligState
+from adaptlr.parameter_free.polyak import ScaleBySpsState as ScaleBySpsState
+from adaptlr.parameter_free.polyak import alig as alig
+from adaptlr.parameter_free.polyak import scale_by_alig as scale_by_alig
+from adaptlr.parameter_free.polyak import scale_by_sps as scale_by_sps
+from adaptlr.parameter_free.polyak import sps as sps
 
 # --- adaptive ---
+from adaptlr.adaptive.adam_mini import AdamMiniState as AdamMiniState
+from adaptlr.adaptive.adam_mini import Block as Block
+from adaptlr.adaptive.adam_mini import adam_mini as adam_mini
+from adaptlr.adaptive.adam_mini import adam_mini_partition as adam_mini_partition
+from adaptlr.adaptive.adam_mini import scale_by_adam_mini as scale_by_adam_mini
+from adaptlr.adaptive.bounded import AdaBoundState as AdaBoundState
+from adaptlr.adaptive.bounded import AdaModState as AdaModState
+from adaptlr.adaptive.bounded import adabound as adabound
+from adaptlr.adaptive.bounded import adamod as adamod
+from adaptlr.adaptive.bounded import amsbound as amsbound
+from adaptlr.adaptive.bounded import scale_by_adabound as scale_by_adabound
+from adaptlr.adaptive.bounded import scale_by_adamod as scale_by_adamod
+from adaptlr.adaptive.bounded import scale_by_amsbound as scale_by_amsbound
+from adaptlr.adaptive.came import CAMEState as CAMEState
+from adaptlr.adaptive.came import came as came
+from adaptlr.adaptive.came import scale_by_came as scale_by_came
+from adaptlr.adaptive.cautious import CautiousState as CautiousState
+from adaptlr.adaptive.cautious import cautious as cautious
+from adaptlr.adaptive.cautious import cautious_adamw as cautious_adamw
+from adaptlr.adaptive.clipped import AdamAtan2State as AdamAtan2State
+from adaptlr.adaptive.clipped import StableAdamWState as StableAdamWState
+from adaptlr.adaptive.clipped import adam_atan2 as adam_atan2
+from adaptlr.adaptive.clipped import scale_by_adam_atan2 as scale_by_adam_atan2
+from adaptlr.adaptive.clipped import scale_by_stable_adamw as scale_by_stable_adamw
+from adaptlr.adaptive.clipped import stable_adamw as stable_adamw
+from adaptlr.adaptive.partial import PAdamState as PAdamState
+from adaptlr.adaptive.partial import QHAdamState as QHAdamState
+from adaptlr.adaptive.partial import padam as padam
+from adaptlr.adaptive.partial import qhadam as qhadam
+from adaptlr.adaptive.partial import scale_by_padam as scale_by_padam
+from adaptlr.adaptive.partial import scale_by_qhadam as scale_by_qhadam
 
 # --- schedules ---
+from adaptlr import schedules as schedules
+from adaptlr.schedules import cosine_schedule as cosine_schedule
+from adaptlr.schedules import cosine_with_restarts as cosine_with_restarts
+from adaptlr.schedules import cyclic_schedule as cyclic_schedule
+from adaptlr.schedules import inverse_sqrt_schedule as inverse_sqrt_schedule
+from adaptlr.schedules import linear_to_zero as linear_to_zero
+from adaptlr.schedules import multistep_schedule as multistep_schedule
+from adaptlr.schedules import onecycle_schedule as onecycle_schedule
+from adaptlr.schedules import polynomial_to_zero as polynomial_to_zero
+from adaptlr.schedules import rex_schedule as rex_schedule
+from adaptlr.schedules import untuned_warmup as untuned_warmup
+from adaptlr.schedules import warmup as warmup
+from adaptlr.schedules import wsd_schedule as wsd_schedule
 
 # --- tools (groups, finder, sweep) ---
+from adaptlr.groups import Rule as Rule
+from adaptlr.groups import describe_groups as describe_groups
+from adaptlr.groups import group as group
+from adaptlr.groups import group_labels as group_labels
+from adaptlr.groups import infer_layer as infer_layer
+from adaptlr.groups import layerwise_lr_decay as layerwise_lr_decay
+from adaptlr.groups import param_groups as param_groups
+from adaptlr.groups import param_path as param_path
+from adaptlr.finder import LRRangeTestResult as LRRangeTestResult
+from adaptlr.finder import lr_range_test as lr_range_test
+from adaptlr.finder import plot_lr_range_test as plot_lr_range_test
+from adaptlr.finder import suggest_learning_rates as suggest_learning_rates
+from adaptlr.introspect import effective_lr_scalars as effective_lr_scalars
+from adaptlr.introspect import UpdateStats as UpdateStats
+from adaptlr.introspect import as_floats as as_floats
+from adaptlr.introspect import log_stats as log_stats
+from adaptlr.introspect import preconditioner_lr_stats as preconditioner_lr_stats
+from adaptlr.introspect import update_stats as update_stats
+from adaptlr.sweep import SweepResult as SweepResult
+from adaptlr.sweep import train_sweep as train_sweep
 
 __version__ = "0.1.0"

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -22,7 +23,14 @@ from typing import Any
 
 import optax
 
-from adaptlr._base import NON_NEGATIVE, POSITIVE, UNIT_INTERVAL, Interval, check_all
+from adaptlr._base import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT_INTERVAL,
+    Interval,
+    check_all,
+    record_learning_rate,
+)
 
 __all__ = [
     "FAMILIES",
@@ -73,6 +81,9 @@ class MethodSpec:
       needs_value: the update takes the loss as ``value=`` (``GradientTransformationExtraArgs``).
       state_bytes_per_param: optimizer-state bytes per float32 parameter on large matrices
         (scalars and per-row/column statistics excluded).
+      readonly_state_bytes_per_param: the part of that state an update reads but never
+        writes (a copy of the initial point, as in Prodigy or DoG); it sets the minimal bytes
+        an update moves: ``12 + 2 * (state - readonly) + readonly``.
       ranges: the documented valid range of every scalar hyperparameter; the factory raises
         ``ValueError`` outside it.
       learning_rate_arg: name of the learning-rate argument, ``None`` when there is none.
@@ -91,6 +102,7 @@ class MethodSpec:
     learning_rate_arg: str | None = "learning_rate"
     description: str = ""
     reference_impl: str | None = None
+    readonly_state_bytes_per_param: float = 0.0
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -138,9 +150,8 @@ def all_specs() -> list[MethodSpec]:
 
 
 # --------------------------------------------------------------------------------------------
-# Baselines: Optax's own optimizers, built through optax.inject_hyperparams so that their
-# learning rate is readable by adaptlr.effective_lr, and with adaptlr's validation in front
-# (Optax itself accepts b1=2 silently).
+# Baselines: Optax's own optimizers, with adaptlr's validation in front (Optax itself accepts
+# b1=2 silently) and a pass-through that records the learning rate for adaptlr.effective_lr.
 # --------------------------------------------------------------------------------------------
 
 _ADAM_RANGES = {"learning_rate": NON_NEGATIVE, "b1": UNIT_INTERVAL, "b2": UNIT_INTERVAL,
@@ -150,17 +161,25 @@ _ADAM_RANGES = {"learning_rate": NON_NEGATIVE, "b1": UNIT_INTERVAL, "b2": UNIT_I
 def _baseline(
     optax_factory: Callable[..., optax.GradientTransformation],
     ranges: Mapping[str, Interval],
-    static: tuple[str, ...] = (),
 ) -> Callable[..., optax.GradientTransformation]:
-    injected = optax.inject_hyperparams(optax_factory, static_args=static)
+    """Optax's optimizer, validated, followed by a pass-through that records the learning rate.
 
-    def factory(**kwargs: Any) -> optax.GradientTransformation:
-        check_all(ranges, **{k: v for k, v in kwargs.items() if k in ranges})
-        return injected(**kwargs)
+    The arithmetic is Optax's, bit for bit: :func:`adaptlr.record_learning_rate` does not touch
+    the updates.
+    """
+    signature = inspect.signature(optax_factory)
+
+    def factory(*args: Any, **kwargs: Any) -> optax.GradientTransformation:
+        bound = signature.bind(*args, **kwargs)
+        check_all(ranges, **{k: v for k, v in bound.arguments.items() if k in ranges})
+        lr = bound.arguments["learning_rate"]
+        return optax.chain(optax_factory(*args, **kwargs), record_learning_rate(lr))
 
     name = getattr(optax_factory, "__name__", None) or optax_factory.func.__name__  # type: ignore[attr-defined]
-    factory.__doc__ = f"``optax.inject_hyperparams(optax.{name})`` with validation."
+    factory.__doc__ = f"``optax.{name}`` with validation and a learning-rate record."
     factory.__name__ = name
+    # optax.inject_hyperparams binds arguments by signature: expose the wrapped one.
+    factory.__signature__ = signature  # type: ignore[attr-defined]
     return factory
 
 
@@ -175,27 +194,27 @@ _BASELINES = [
         "sgd", _baseline(_sgd, {"learning_rate": NON_NEGATIVE}), "baseline",
         Paper("Robbins and Monro", 1951, "A stochastic approximation method",
               "Annals of Mathematical Statistics", "robbins1951stochastic"),
-        {"learning_rate": 0.01}, 0.0, ranges={"learning_rate": NON_NEGATIVE},
+        {"learning_rate": 1e-3}, 0.0, ranges={"learning_rate": NON_NEGATIVE},
         description="plain stochastic gradient descent",
     ),
     MethodSpec(
         "sgd_momentum",
-        _baseline(_sgd, {"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL}, ("nesterov",)),
+        _baseline(_sgd, {"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL}),
         "baseline",
         Paper("Polyak", 1964, "Some methods of speeding up the convergence of iteration methods",
               "USSR Computational Mathematics and Mathematical Physics", "polyak1964some"),
-        {"learning_rate": 0.01, "momentum": 0.9}, 4.0,
+        {"learning_rate": 1e-3, "momentum": 0.9}, 4.0,
         ranges={"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL},
         description="SGD with heavy-ball momentum",
     ),
     MethodSpec(
         "sgd_nesterov",
-        _baseline(_sgd, {"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL}, ("nesterov",)),
+        _baseline(_sgd, {"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL}),
         "baseline",
         Paper("Sutskever, Martens, Dahl and Hinton", 2013,
               "On the importance of initialization and momentum in deep learning", "ICML",
               "sutskever2013importance"),
-        {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True}, 4.0,
+        {"learning_rate": 1e-3, "momentum": 0.9, "nesterov": True}, 4.0,
         ranges={"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL},
         description="SGD with Nesterov momentum",
     ),
@@ -253,8 +272,7 @@ _BASELINES = [
         "adafactor",
         _baseline(optax.adafactor, {"learning_rate": NON_NEGATIVE,
                                     "decay_rate": Interval(0.0, math.inf, lower_closed=False),
-                                    "clipping_threshold": POSITIVE},
-                  ("multiply_by_parameter_scale", "factored", "min_dim_size_to_factor")),
+                                    "clipping_threshold": POSITIVE}),
         "baseline",
         Paper("Shazeer and Stern", 2018,
               "Adafactor: Adaptive learning rates with sublinear memory cost", "ICML",
@@ -296,12 +314,342 @@ for _spec in _BASELINES:
 # parameter_free: D-Adaptation, Prodigy, DoG family, Mechanic, COCOB, Schedule-Free
 # --------------------------------------------------------------------------------------------
 
+# --- parameter_free: D-Adaptation ---
+from adaptlr.parameter_free import dadaptation as _dadapt  # noqa: E402
+
+_DEFAZIO = Paper("Defazio and Mishchenko", 2023, "Learning-rate-free learning by D-Adaptation",
+                 "ICML", "defazio2023learning")
+_DADAPTATION = [
+    MethodSpec(
+        # Momentum 0.9 as in the paper's SGD experiments; at the package's momentum 0 the
+        # step d / ||g_0|| outgrows 2/L on smooth problems (tests/conformance/targets.py).
+        "dadapt_sgd", _dadapt.dadapt_sgd, "parameter_free", _DEFAZIO,
+        {"learning_rate": 1.0, "momentum": 0.9}, 8.0, ranges=_dadapt.SGD_RANGES,
+        description="D-Adapted SGD: dual averaging with a growing distance estimate",
+        reference_impl="dadaptation 3.2 (DAdaptSGD)",
+    ),
+    MethodSpec(
+        "dadapt_adagrad", _dadapt.dadapt_adagrad, "parameter_free", _DEFAZIO,
+        {"learning_rate": 1.0}, 12.0, ranges=_dadapt.ADAGRAD_RANGES,
+        description="D-Adapted AdaGrad: diagonal dual averaging with a distance estimate",
+        reference_impl="dadaptation 3.2 (DAdaptAdaGrad)",
+    ),
+    MethodSpec(
+        "dadapt_adam", _dadapt.dadapt_adam, "parameter_free", _DEFAZIO, {"learning_rate": 1.0},
+        12.0, ranges=_dadapt.ADAM_RANGES,
+        description="D-Adapted Adam: Adam with its step size from a distance estimate",
+        reference_impl="dadaptation 3.2 (DAdaptAdam)",
+    ),
+    MethodSpec(
+        "dadapt_adan", _dadapt.dadapt_adan, "parameter_free", _DEFAZIO, {"learning_rate": 1.0},
+        20.0, ranges=_dadapt.ADAN_RANGES,
+        description="D-Adapted Adan (the authors' package only, not in the paper)",
+        reference_impl="dadaptation 3.2 (DAdaptAdan)",
+    ),
+    MethodSpec(
+        "dadapt_lion", _dadapt.dadapt_lion, "parameter_free", _DEFAZIO, {"learning_rate": 1.0},
+        8.0, ranges=_dadapt.LION_RANGES,
+        description="D-Adapted Lion (the authors' package only, not in the paper)",
+        reference_impl="dadaptation 3.2 (DAdaptLion)",
+    ),
+]
+
+for _spec in _DADAPTATION:
+    register(_spec)
+# --- end D-Adaptation ---
+
+# --- parameter_free: Prodigy, Schedule-Free ---
+from adaptlr.parameter_free import prodigy as _prodigy  # noqa: E402
+from adaptlr.parameter_free import schedule_free as _sf  # noqa: E402
+
+_SCHEDULE_FREE_PAPER = Paper("Defazio, Yang, Mehta, Mishchenko, Khaled and Cutkosky", 2024,
+                             "The road less scheduled", "NeurIPS", "defazio2024road")
+_SF_COMMON = ("learning_rate", "b1", "weight_decay", "r", "weight_lr_power")
+_PRODIGY_SCHEDULE_FREE = [
+    MethodSpec(
+        "prodigy", _prodigy.prodigy, "parameter_free",
+        Paper("Mishchenko and Defazio", 2024,
+              "Prodigy: An expeditiously adaptive parameter-free learner", "ICML",
+              "mishchenko2024prodigy"),
+        {"learning_rate": 1.0}, 16.0, ranges=_prodigy.RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_0
+        description="Prodigy: Adam scaled by a fast-growing D-Adaptation distance estimate",
+        reference_impl="prodigyopt 1.1.2 (Prodigy)",
+    ),
+    MethodSpec(
+        "schedule_free_sgd", _sf.schedule_free_sgd, "parameter_free", _SCHEDULE_FREE_PAPER,
+        # The reference's lr 1.0 diverges on Rosenbrock like any SGD above 2/L; 1e-3 as sgd.
+        {"learning_rate": 1e-3}, 4.0,
+        ranges={k: _sf.RANGES[k] for k in (*_SF_COMMON, "warmup_steps")},
+        description="Schedule-Free SGD: interpolated and averaged iterates, no schedule",
+        reference_impl="schedulefree 1.4.1 (SGDScheduleFree)",
+    ),
+    MethodSpec(
+        "schedule_free_adamw", _sf.schedule_free_adamw, "parameter_free", _SCHEDULE_FREE_PAPER,
+        {"learning_rate": 0.0025}, 8.0,
+        ranges={k: _sf.RANGES[k] for k in (*_SF_COMMON, "b2", "eps", "warmup_steps")},
+        description="Schedule-Free AdamW: Adam-normalised steps, averaged, no schedule",
+        reference_impl="schedulefree 1.4.1 (AdamWScheduleFree)",
+    ),
+    MethodSpec(
+        "schedule_free_radam", _sf.schedule_free_radam, "parameter_free", _SCHEDULE_FREE_PAPER,
+        {"learning_rate": 0.0025}, 8.0,
+        ranges={k: _sf.RANGES[k] for k in (*_SF_COMMON, "b2", "eps")},
+        description="Schedule-Free RAdam: RAdam's rectification as the warmup",
+        reference_impl="schedulefree 1.4.1 (RAdamScheduleFree)",
+    ),
+]
+
+for _spec in _PRODIGY_SCHEDULE_FREE:
+    register(_spec)
+# --- end Prodigy, Schedule-Free ---
+
+# --- parameter_free: DoG family, Mechanic, COCOB ---
+from adaptlr.parameter_free import cocob as _cocob  # noqa: E402
+from adaptlr.parameter_free import dog as _dog  # noqa: E402
+from adaptlr.parameter_free import mechanic as _mechanic  # noqa: E402
+
+_IVGI = Paper("Ivgi, Hinder and Carmon", 2023,
+              "DoG is SGD's best friend: A parameter-free dynamic step size schedule", "ICML",
+              "ivgi2023dog")
+_CUTKOSKY = Paper("Cutkosky, Defazio and Mehta", 2023, "Mechanic: A learning rate tuner",
+                  "NeurIPS", "cutkosky2023mechanic")
+_DOG_MECHANIC_COCOB = [
+    MethodSpec(
+        "dog", _dog.dog, "parameter_free", _IVGI, {"learning_rate": 1.0}, 4.0,
+        ranges=_dog.RANGES,
+        description="DoG: SGD with step size max distance travelled / root summed grad norms",
+        reference_impl="dog-optimizer 1.0.3 (DoG)",
+    ),
+    MethodSpec(
+        "ldog", _dog.ldog, "parameter_free", _IVGI, {"learning_rate": 1.0}, 4.0,
+        ranges=_dog.RANGES,
+        description="L-DoG: DoG's step size for every parameter leaf (layer) separately",
+        reference_impl="dog-optimizer 1.0.3 (LDoG)",
+    ),
+    MethodSpec(
+        "dowg", _dog.dowg, "parameter_free",
+        Paper("Khaled, Mishchenko and Jin", 2023,
+              "DoWG unleashed: An efficient universal parameter-free gradient descent method",
+              "NeurIPS", "khaled2023dowg"),
+        {"learning_rate": 1.0}, 4.0, ranges=_dog.DOWG_RANGES,
+        description="DoWG: DoG with gradients weighted by the squared distance estimate",
+        reference_impl="none by the authors (checked against the paper's equations in NumPy)",
+    ),
+    MethodSpec(
+        "mechanic_sgd", _mechanic.mechanic_sgd, "parameter_free", _CUTKOSKY,
+        {"learning_rate": 1.0}, 4.0, ranges=_mechanic.MECHANIC_SGD_RANGES,
+        description="Mechanic's learned scale around SGD (mechanize any optimizer)",
+        reference_impl="mechanic-pytorch 0.0.1 (mechanize(torch.optim.SGD))",
+    ),
+    MethodSpec(
+        "mechanic_adam", _mechanic.mechanic_adam, "parameter_free", _CUTKOSKY,
+        {"learning_rate": 1.0}, 12.0, ranges=_mechanic.MECHANIC_ADAM_RANGES,
+        description="Mechanic's learned scale around Adam(W)",
+        reference_impl="mechanic-pytorch 0.0.1 (mechanize(torch.optim.Adam))",
+    ),
+    MethodSpec(
+        "cocob", _cocob.cocob, "parameter_free",
+        Paper("Orabona and Tommasi", 2017,
+              "Training deep networks without learning rates through coin betting", "NeurIPS",
+              "orabona2017training"),
+        {"alpha": 100.0, "eps": 1e-8}, 24.0, ranges=_cocob.RANGES, learning_rate_arg=None,
+        description="COCOB-Backprop: per-parameter coin betting, no learning rate",
+        reference_impl="parameterfree 0.0.1 (COCOB, Orabona's package)",
+    ),
+]
+
+for _spec in _DOG_MECHANIC_COCOB:
+    register(_spec)
+# --- end DoG family, Mechanic, COCOB ---
+
 # --------------------------------------------------------------------------------------------
 # polyak, hypergradient, per_parameter_lr: SPS, ALI-G, hypergradient descent, AdaGrad-Norm,
 # delta-bar-delta, IDBD, Autostep
 # --------------------------------------------------------------------------------------------
 
+from adaptlr.adaptive import step_size_adaptation as _ssa  # noqa: E402
+from adaptlr.parameter_free import adagrad_norm as _agn  # noqa: E402
+from adaptlr.parameter_free import hypergradient as _hd  # noqa: E402
+from adaptlr.parameter_free import polyak as _polyak  # noqa: E402
+
+_BAYDIN = Paper("Baydin, Cornish, Martinez Rubio, Schmidt and Wood", 2018,
+                "Online learning rate adaptation with hypergradient descent", "ICLR",
+                "baydin2018online")
+_POLYAK_HYPERGRADIENT_PER_PARAMETER = [
+    MethodSpec(
+        "sps", _polyak.sps, "polyak",
+        Paper("Loizou, Vaswani, Laradji and Lacoste-Julien", 2021,
+              "Stochastic Polyak step-size for SGD: An adaptive learning rate for fast "
+              "convergence", "AISTATS", "loizou2021stochastic"),
+        {"c": 0.5, "max_lr": 1.0, "f_star": 0.0, "eps": 0.0}, 0.0, needs_value=True,
+        ranges=_polyak.SPS_RANGES, learning_rate_arg="max_lr",
+        description="stochastic Polyak step size, bounded (SPS_max)",
+        reference_impl="optax.polyak_sgd (reparametrised) and the paper's equations; the "
+                       "authors' IssamLaradji/sps is not packaged",
+    ),
+    MethodSpec(
+        "alig", _polyak.alig, "polyak",
+        Paper("Berrada, Zisserman and Kumar", 2020,
+              "Training neural networks for and by interpolation", "ICML",
+              "berrada2020training"),
+        {"max_lr": 0.1, "momentum": 0.0, "eps": 1e-5}, 0.0, needs_value=True,
+        ranges=_polyak.ALIG_RANGES, learning_rate_arg="max_lr",
+        description="ALI-G: capped Polyak step with optimal value 0",
+        reference_impl="pytorch_optimizer.AliG (oval-group/ali-g is not packaged)",
+    ),
+    MethodSpec(
+        "hypergradient_sgd", _hd.hypergradient_sgd, "hypergradient", _BAYDIN,
+        {"learning_rate": 1e-3, "meta_learning_rate": 1e-7}, 4.0,
+        ranges=_hd.SGD_RANGES, learning_rate_arg=None,
+        description="SGD-HD: SGD with the learning rate learned by hypergradient descent",
+        reference_impl="gbaydin/hypergradient-descent (not packaged; paper equations)",
+    ),
+    MethodSpec(
+        "hypergradient_adam", _hd.hypergradient_adam, "hypergradient", _BAYDIN,
+        {"learning_rate": 1e-3, "meta_learning_rate": 1e-7}, 12.0,
+        ranges=_hd.ADAM_RANGES, learning_rate_arg=None,
+        description="Adam-HD: Adam with the learning rate learned by hypergradient descent",
+        reference_impl="gbaydin/hypergradient-descent (not packaged; paper equations)",
+    ),
+    MethodSpec(
+        "adagrad_norm", _agn.adagrad_norm, "parameter_free",
+        Paper("Ward, Wu and Bottou", 2020,
+              "AdaGrad stepsizes: Sharp convergence over nonconvex landscapes", "JMLR",
+              "ward2020adagrad"),
+        {"learning_rate": 1.0, "b0": 1e-2}, 0.0, ranges=_agn.RANGES,
+        description="AdaGrad-Norm: one AdaGrad step size from the sum of squared gradient norms",
+    ),
+    MethodSpec(
+        "delta_bar_delta", _ssa.delta_bar_delta, "per_parameter_lr",
+        Paper("Jacobs", 1988, "Increased rates of convergence through learning rate adaptation",
+              "Neural Networks", "jacobs1988increased"),
+        {"learning_rate": 1e-3, "kappa": 1e-4, "phi": 0.1, "b1": 0.7}, 8.0,
+        ranges=_ssa.DELTA_BAR_DELTA_RANGES, learning_rate_arg=None,
+        description="delta-bar-delta: per-parameter rates grown on sign agreement",
+    ),
+    MethodSpec(
+        "idbd", _ssa.idbd, "per_parameter_lr",
+        Paper("Sutton", 1992,
+              "Adapting bias by gradient descent: An incremental version of delta-bar-delta",
+              "AAAI", "sutton1992adapting"),
+        {"learning_rate": 1e-3, "meta_learning_rate": 1e-2}, 8.0,
+        ranges=_ssa.IDBD_RANGES, learning_rate_arg=None,
+        description="IDBD: per-parameter log step sizes learned by meta-gradient descent",
+    ),
+    MethodSpec(
+        "autostep", _ssa.autostep, "per_parameter_lr",
+        Paper("Mahmood, Sutton, Degris and Pilarski", 2012, "Tuning-free step-size adaptation",
+              "ICASSP", "mahmood2012tuning"),
+        {"learning_rate": 0.1, "meta_learning_rate": 1e-2, "tau": 1e4}, 12.0,
+        ranges=_ssa.AUTOSTEP_RANGES, learning_rate_arg=None,
+        description="Autostep: IDBD with normalised meta-steps and a bounded effective step",
+    ),
+]
+
+for _spec in _POLYAK_HYPERGRADIENT_PER_PARAMETER:
+    register(_spec)
+
 # --------------------------------------------------------------------------------------------
 # adaptive: AdaBound, AMSBound, AdaMod, PAdam, QHAdam, Adam-mini, StableAdamW, Adam-atan2,
 # CAME, cautious
 # --------------------------------------------------------------------------------------------
+
+from adaptlr.adaptive import adam_mini as _adam_mini  # noqa: E402
+from adaptlr.adaptive import bounded as _bounded  # noqa: E402
+from adaptlr.adaptive import came as _came  # noqa: E402
+from adaptlr.adaptive import cautious as _cautious  # noqa: E402
+from adaptlr.adaptive import clipped as _clipped  # noqa: E402
+from adaptlr.adaptive import partial as _partial  # noqa: E402
+
+_ADABOUND_PAPER = Paper("Luo, Xiong, Liu and Sun", 2019,
+                        "Adaptive gradient methods with dynamic bound of learning rate", "ICLR",
+                        "luo2019adaptive")
+_ADAPTIVE = [
+    MethodSpec(
+        "adabound", _bounded.adabound, "adaptive", _ADABOUND_PAPER,
+        {"learning_rate": 1e-3, "final_lr": 0.1}, 8.0, ranges=_bounded.ADABOUND_RANGES,
+        description="AdaBound: Adam with step sizes clipped by bounds converging to SGD",
+        reference_impl="adabound 0.0.5 (authors)",
+    ),
+    MethodSpec(
+        "amsbound", _bounded.amsbound, "adaptive", _ADABOUND_PAPER,
+        {"learning_rate": 1e-3, "final_lr": 0.1}, 12.0, ranges=_bounded.ADABOUND_RANGES,
+        description="AMSBound: AdaBound on AMSGrad's running maximum of v",
+        reference_impl="adabound 0.0.5 (authors)",
+    ),
+    MethodSpec(
+        "adamod", _bounded.adamod, "adaptive",
+        Paper("Ding, Ren, Luo and Sun", 2019,
+              "An adaptive and momental bound method for stochastic learning", "arXiv",
+              "ding2019adaptive"),
+        {"learning_rate": 1e-3, "b3": 0.999}, 12.0, ranges=_bounded.ADAMOD_RANGES,
+        description="AdaMod: Adam step sizes capped by their exponential moving average",
+        reference_impl="adamod 0.0.3 (authors)",
+    ),
+    MethodSpec(
+        "padam", _partial.padam, "adaptive",
+        Paper("Chen, Zhou, Tang, Yang, Cao and Gu", 2020,
+              "Closing the generalization gap of adaptive gradient methods in training deep "
+              "neural networks", "IJCAI", "chen2020closing"),
+        {"learning_rate": 0.1, "partial": 0.125}, 12.0, ranges=_partial.PADAM_RANGES,
+        description="PAdam: AMSGrad with the denominator raised to a partial power 2p",
+        reference_impl="pytorch_optimizer 4.1.0 PAdam; uclaml/Padam equations (amsgrad)",
+    ),
+    MethodSpec(
+        "qhadam", _partial.qhadam, "adaptive",
+        Paper("Ma and Yarats", 2019, "Quasi-hyperbolic momentum and Adam for deep learning",
+              "ICLR", "ma2019quasi"),
+        {"learning_rate": 1e-3, "b1": 0.995, "b2": 0.999, "nu1": 0.7, "nu2": 1.0}, 8.0,
+        ranges=_partial.QHADAM_RANGES,
+        description="QHAdam: quasi-hyperbolic Adam (moments averaged with the gradient)",
+        reference_impl="qhoptim 1.1.0 (authors)",
+    ),
+    MethodSpec(
+        "adam_mini", _adam_mini.adam_mini, "adaptive",
+        Paper("Zhang et al.", 2025, "Adam-mini: Use fewer learning rates to gain more", "ICLR",
+              "zhang2025adammini"),
+        {"learning_rate": 1e-3}, 4.0, ranges=_adam_mini.RANGES,
+        description="Adam-mini: one second moment per head / neuron / token / tensor block",
+        reference_impl="adam_mini 1.1.1 (authors)",
+    ),
+    MethodSpec(
+        "stable_adamw", _clipped.stable_adamw, "adaptive",
+        Paper("Wortsman, Dettmers, Zettlemoyer, Morcos, Farhadi and Schmidt", 2023,
+              "Stable and low-precision training for large-scale vision-language models",
+              "NeurIPS", "wortsman2023stable"),
+        {"learning_rate": 1e-3, "weight_decay": 1e-2}, 8.0, ranges=_clipped.STABLE_ADAMW_RANGES,
+        description="StableAdamW: AdamW with AdaFactor-style per-tensor update clipping",
+        reference_impl="pytorch_optimizer 4.1.0 StableAdamW",
+    ),
+    MethodSpec(
+        "adam_atan2", _clipped.adam_atan2, "adaptive",
+        Paper("Everett et al.", 2024,
+              "Scaling exponents across parameterizations and optimizers", "ICML",
+              "everett2024scaling"),
+        {"learning_rate": 1e-3}, 8.0, ranges=_clipped.ADAM_ATAN2_RANGES,
+        description="Adam-atan2: epsilon-free Adam with atan2 in place of the division",
+        reference_impl="adam-atan2-pytorch 0.4.1",
+    ),
+    MethodSpec(
+        "came", _came.came, "adaptive",
+        Paper("Luo et al.", 2023,
+              "CAME: Confidence-guided adaptive memory efficient optimization", "ACL",
+              "luo2023came"),
+        {"learning_rate": 2e-4}, 4.0, ranges=_came.RANGES,
+        description="CAME: factored second moments and confidence-scaled momentum",
+        reference_impl="came-pytorch 0.1.3 (authors)",
+    ),
+    MethodSpec(
+        "cautious_adamw", _cautious.cautious_adamw, "adaptive",
+        Paper("Liang, Chen, Liu and Liu", 2024,
+              "Cautious optimizers: Improving training with one line of code", "arXiv",
+              "liang2024cautious"),
+        {"learning_rate": 1e-3, "weight_decay": 1e-4}, 8.0, ranges=_cautious.RANGES,
+        description="C-AdamW: AdamW with update components opposing the gradient masked",
+        reference_impl="pytorch_optimizer 4.1.0 cautious Lion (wrapper); paper equations",
+    ),
+]
+
+for _spec in _ADAPTIVE:
+    register(_spec)
