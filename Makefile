@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/adaptlr list
+	$(BIN)/adaptlr compare
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments
