@@ -27,6 +27,7 @@ from adaptlr._base import (
 from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
+    leaf_mean,
     map_leaves,
     nonnegative_ratio,
     recomputed_leaf_mean,
@@ -99,22 +100,6 @@ def _stable_step_size(v: jax.Array, lr: jax.Array, eps: jax.Array, tiny: jax.Arr
     return nonnegative_ratio(lr, jnp.sqrt(v) + eps, tiny)
 
 
-def _atan2_angle(m: jax.Array, v: jax.Array, den_scale: jax.Array,
-                 inv_bc1: jax.Array) -> jax.Array:
-    """``atan2(m_hat, b sqrt(v_hat))`` with ``den_scale = b^2 / bc2``, ``inv_bc1 = 1 / bc1``."""
-    return jnp.arctan2(m * inv_bc1, jnp.sqrt(v * den_scale))
-
-
-def _atan2_step_size(m: jax.Array, v: jax.Array, den_scale: jax.Array, inv_bc1: jax.Array,
-                     scale: jax.Array) -> jax.Array:
-    """``scale * atan2(m_hat, den) / m_hat``; its limit ``scale / den`` where ``m_hat = 0``."""
-    den = jnp.sqrt(v * den_scale)
-    m_hat = m * inv_bc1
-    angle = jnp.arctan2(m_hat, den)
-    nonzero = m_hat != 0
-    ratio = jnp.where(nonzero, angle / jnp.where(nonzero, m_hat, 1),
-                      jnp.where(den > 0, 1 / jnp.where(den > 0, den, 1), 0))
-    return scale * ratio
 
 
 def scale_by_stable_adamw(
@@ -316,12 +301,19 @@ def scale_by_adam_atan2(
             v_ = v0 + w2 * (g_ * g_ - v0)
             b_ = jnp.asarray(b, acc)
             scale = lr.astype(acc) * jnp.asarray(a, acc)
-            scalars = (b_ * b_ / bc2.astype(acc), 1 / bc1.astype(acc), scale)
-            u = scale * _atan2_angle(m_, v_, *scalars[:2])
+            den = jnp.sqrt(v_ * (b_ * b_ / bc2.astype(acc)))
+            m_hat = m_ * (1 / bc1.astype(acc))
+            angle = jnp.arctan2(m_hat, den)
+            # The record reads the angle the update uses (written out once) rather than
+            # recomputing it: atan2 costs far more on CPU than the 8 bytes per parameter.
+            nonzero = m_hat != 0
+            ratio = jnp.where(nonzero, angle / jnp.where(nonzero, m_hat, 1),
+                              jnp.where(den > 0, 1 / jnp.where(den > 0, den, 1), 0))
+            u = scale * angle
             if decay_on:
                 u = u + lr.astype(acc) * jnp.asarray(weight_decay, acc) * p.astype(acc)
             return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    recomputed_leaf_mean(_atan2_step_size, m_, v_, *scalars))
+                    leaf_mean(scale * ratio))
 
         new_updates, mu, nu, eff = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
         return new_updates, AdamAtan2State(count=count, mu=mu, nu=nu, effective_lr=eff)

@@ -7,7 +7,8 @@ weighted averages of the moments and the current gradient.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +23,7 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    is_checkable,
     resolve,
 )
 from adaptlr.adaptive._common import (
@@ -89,11 +91,26 @@ class QHAdamState(NamedTuple):
     #                       to the numerator at the last update (0 before it)
 
 
+def _root(power: Any) -> Any:
+    """``x -> x ** power``, as square roots for the exponents 1, 1/2 and 1/4 (``p`` = 1/2,
+    1/4, 1/8): ``pow`` costs a logarithm and an exponential per entry on CPU, several times
+    the rest of the update, and the roots agree with it to the last bit or two."""
+    if is_checkable(power):
+        exponent = float(power)
+        if exponent == 1.0:
+            return lambda x: x
+        if exponent == 0.5:
+            return jnp.sqrt
+        if exponent == 0.25:
+            return lambda x: jnp.sqrt(jnp.sqrt(x))
+    return lambda x: x ** jnp.asarray(power, x.dtype)
+
+
 def _partial_step_size(
-    vhat: jax.Array, step: jax.Array, eps: jax.Array, power: jax.Array, tiny: jax.Array
+    vhat: jax.Array, step: jax.Array, eps: jax.Array, tiny: jax.Array, *, root: Any
 ) -> jax.Array:
-    """PAdam's ``step / (sqrt(vhat) + eps) ** power``; ``0`` where 0/0."""
-    return nonnegative_ratio(step, (jnp.sqrt(vhat) + eps) ** power, tiny)
+    """PAdam's ``step / root(sqrt(vhat) + eps)``, ``root(x) = x ** 2p``; ``0`` where 0/0."""
+    return nonnegative_ratio(step, root(jnp.sqrt(vhat) + eps), tiny)
 
 
 def _qh_step_size(
@@ -198,11 +215,11 @@ def scale_by_padam(
                 vmax_out = vhat.astype(vmax.dtype)
             else:
                 vhat, vmax_out = v_, None
-            scalars = (step.astype(acc), jnp.asarray(eps, acc), jnp.asarray(2 * partial, acc),
-                       smallest_normal(acc))
-            eta = _partial_step_size(vhat, *scalars)
+            scalars = (step.astype(acc), jnp.asarray(eps, acc), smallest_normal(acc))
+            step_size = functools.partial(_partial_step_size, root=_root(2 * partial))
+            eta = step_size(vhat, *scalars)
             return ((eta * m_).astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    vmax_out, recomputed_leaf_mean(_partial_step_size, vhat, *scalars))
+                    vmax_out, recomputed_leaf_mean(step_size, vhat, *scalars))
 
         new_updates, mu, nu, nu_max, eff = map_leaves(
             leaf, 5, updates, state.mu, state.nu, state.nu_max if amsgrad else None, params)
