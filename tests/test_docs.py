@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import jax
+
 from adaptlr import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,8 +19,10 @@ def python_blocks(path: Path) -> list[str]:
 def test_readme_examples_run() -> None:
     blocks = python_blocks(ROOT / "README.md")
     assert blocks, "README has no Python example"
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+    # User code, not library code: run it with JAX's default (permissive) rank promotion.
+    with jax.numpy_rank_promotion("allow"):
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), {})
 
 
 def test_methods_page_is_generated_from_the_registry() -> None:
