@@ -13,8 +13,10 @@ PyTorch loss through :func:`torch_loss`; the tests import only the JAX side.
 
 from __future__ import annotations
 
+import contextlib
+import pathlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -168,3 +170,47 @@ def max_relative_error(ours: dict[str, np.ndarray], golden: dict[str, np.ndarray
             return float("inf")
         worst = max(worst, float(np.max(err)))
     return worst
+
+
+@contextlib.contextmanager
+def x64() -> Iterator[None]:
+    """float64 JAX for the duration (the goldens are float64)."""
+    import jax
+
+    with jax.enable_x64(True):
+        yield
+
+
+def load_golden(path: pathlib.Path, problem: str, prefix: str = "") -> dict[str, np.ndarray]:
+    """The arrays stored as ``<prefix><problem>__<param>`` in an ``.npz``, keyed by param."""
+    data = np.load(path)
+    head = f"{prefix}{problem}__"
+    return {k[len(head):]: data[k] for k in data.files if k.startswith(head)}
+
+
+def run_replay(problem: str, tx: Any, grads: dict[str, np.ndarray],
+               steps: int = STEPS) -> dict[str, np.ndarray]:
+    """Our iterates when fed a recorded gradient sequence (``grads[name][t]``) instead of our own.
+
+    Separates the optimizer's arithmetic from the gradient's rounding: on chaotic trajectories
+    a one-ulp difference in a gradient grows past 1e-10 within 200 steps, so the closed loop
+    cannot be compared, but every step's arithmetic can. Call inside :func:`x64`.
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    params = {k: jnp.asarray(v) for k, v in init_params(problem).items()}
+    state = tx.init(params)
+
+    @jax.jit
+    def step(params: Any, state: Any, g: Any) -> Any:
+        updates, state = tx.update(g, state, params)
+        return optax.apply_updates(params, updates), state
+
+    traj = {k: [np.asarray(v)] for k, v in params.items()}
+    for t in range(steps):
+        params, state = step(params, state, {k: jnp.asarray(v[t]) for k, v in grads.items()})
+        for k, v in params.items():
+            traj[k].append(np.asarray(v))
+    return {k: np.stack(v) for k, v in traj.items()}

@@ -7,10 +7,8 @@ NumPy below.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -35,19 +33,15 @@ from tests.reference_problems import (
     STEPS,
     init_params,
     jax_loss,
+    load_golden,
     max_relative_error,
     run_jax,
+    x64,
 )
 
 GOLDENS = pathlib.Path(__file__).parent / "goldens"
 TOL = 1e-10
 
-
-@contextlib.contextmanager
-def x64() -> Iterator[None]:
-    # The shared MLP adds a bias by broadcasting, which conftest's strict rank promotion rejects.
-    with jax.numpy_rank_promotion("allow"), jax.enable_x64(True):
-        yield
 
 # The settings of the generator, in adaptlr's argument names (the reference calls c "lr").
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -59,9 +53,7 @@ AVERAGING = {"default": 8.0, "reps_wd": 2.0}
 
 
 def golden(name: str, problem: str, prefix: str = "") -> dict[str, np.ndarray]:
-    data = np.load(GOLDENS / f"{name}.npz")
-    head = f"{prefix}{problem}__"
-    return {k[len(head):]: data[k] for k in data.files if k.startswith(head)}
+    return load_golden(GOLDENS / f"{name}.npz", problem, prefix)
 
 
 def run_averaged(problem: str, tx: optax.GradientTransformation) -> dict[str, np.ndarray]:

@@ -10,10 +10,9 @@ iterates, which tests the whole update arithmetic, state recursion included, at 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import pathlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -28,8 +27,11 @@ from tests.reference_problems import (
     PROBLEMS,
     STEPS,
     init_params,
+    load_golden,
     max_relative_error,
     run_jax,
+    run_replay,
+    x64,
 )
 
 GOLDENS = pathlib.Path(__file__).parent / "goldens"
@@ -48,36 +50,8 @@ SETTINGS: dict[str, tuple[Callable[[], optax.GradientTransformation], dict[str, 
 }
 
 
-@contextlib.contextmanager
-def x64() -> Iterator[None]:
-    # The shared MLP adds a bias by broadcasting, which conftest's strict rank promotion rejects.
-    with jax.numpy_rank_promotion("allow"), jax.enable_x64(True):
-        yield
-
-
 def golden(name: str, problem: str, prefix: str = "") -> dict[str, np.ndarray]:
-    data = np.load(GOLDENS / f"{name}.npz")
-    head = f"{prefix}{problem}__"
-    return {k[len(head):]: data[k] for k in data.files if k.startswith(head)}
-
-
-def run_replay(problem: str, tx: optax.GradientTransformation,
-               grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Our iterates when fed the reference's gradient sequence instead of our own gradients."""
-    params = {k: jnp.asarray(v) for k, v in init_params(problem).items()}
-    state = tx.init(params)
-
-    @jax.jit
-    def step(params: Any, state: Any, g: Any) -> Any:
-        updates, state = tx.update(g, state, params)
-        return optax.apply_updates(params, updates), state
-
-    traj = {k: [np.asarray(v)] for k, v in params.items()}
-    for t in range(STEPS):
-        params, state = step(params, state, {k: jnp.asarray(v[t]) for k, v in grads.items()})
-        for k, v in params.items():
-            traj[k].append(np.asarray(v))
-    return {k: np.stack(v) for k, v in traj.items()}
+    return load_golden(GOLDENS / f"{name}.npz", problem, prefix)
 
 
 def replay_error(setting: str, problem: str, **overrides: Any) -> float:
