@@ -340,7 +340,8 @@ def char_transformer(*, context: int = 64, batch_size: int = 16, width: int = 64
         f"{depth}-layer character Transformer (width {width}, context {context}) on The Tempest",
         init_fn, loss_fn, batch_fn, eval_fn, steps, eval_every, "test_bits_per_char", False,
         {"sgd": 0.3, "sgd_momentum": 0.1, "sgd_nesterov": 0.1, "adam": 3e-3, "adamw": 3e-3},
-        "unigram entropy of the text is ~4.4 bits/char; a small model reaches ~2.3 in 1000 steps",
+        "the text's unigram entropy is 4.85 bits/char (70 symbols); Adam 3e-3 reached 2.57 "
+        "bits/char in 1000 steps (seed 0, measured here)",
     )
 
 
