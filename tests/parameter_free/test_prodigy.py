@@ -165,6 +165,16 @@ def test_zero_gradients_skip_steps_without_nan(dtype: jnp.dtype) -> None:
     assert float(inner.d) == float(np.float32(1e-6))
 
 
+def test_zero_gradients_skip_steps_with_zero_eps() -> None:
+    # eps = 0: the denominator can be 0 too, so the skip selects per entry (no 0 * x / 0 NaN).
+    tx = prodigy(eps=0.0, weight_decay=0.1)
+    params = {"w": jnp.ones((3, 2))}
+    state = tx.init(params)
+    for _ in range(3):
+        updates, state = jax.jit(tx.update)({"w": jnp.zeros((3, 2))}, state, params)
+        np.testing.assert_array_equal(np.asarray(updates["w"]), 0.0)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
 def test_single_parameter_and_low_precision_stay_finite(dtype: jnp.dtype) -> None:
     tx = prodigy()
