@@ -176,9 +176,9 @@ def scale_by_prodigy(
       then separate, unlike the reference's shared one). The reference's ``fsdp_in_use``
       all-reduce is unnecessary: the reductions are plain tree sums that JAX's sharding
       computes globally. The reference skips a zero-``d_denom`` step by returning early in
-      Python; here the same skip zeroes the step's coefficient ``d lr`` (a scalar select; with
-      ``eps = 0``, where a zero coefficient could meet a zero denominator, a select per
-      entry). Non-finite gradients therefore give non-finite updates, as in the reference.
+      Python; here the same skip zeroes the step's coefficient ``d lr`` (a scalar select; a
+      select per entry when ``eps`` is traced, e.g. injected, and so not known to be
+      positive). Non-finite gradients therefore give non-finite updates, as in the reference.
       For an all-zero tensor the
       reference stores a scalar zero ``p0`` to save memory; here ``p0`` is always stored
       (identical arithmetic). float16 state is promoted to float32 (see ``state_dtype``).
@@ -251,9 +251,9 @@ def scale_by_prodigy(
             bias_correction = jnp.ones((), sdtype)
         dlr = d * lr * bias_correction
         active = lr > 0
-        # A skipped step returns zeros. With eps > 0 every denominator sqrt(v) + d eps is
-        # positive, so a zero coefficient does it; a select per entry costs XLA several times
-        # the compile time on trees of many leaves and some 5% of the step.
+        # A skipped step returns zeros. With a concrete eps > 0 every denominator
+        # sqrt(v) + d eps is positive, so a zero coefficient does it; a select per entry costs
+        # XLA several times the compile time on trees of many leaves and some 5% of the step.
         skip_by_coefficient = is_checkable(eps) and float(eps) > 0
 
         def grad_of(g: jax.Array, p: jax.Array) -> jax.Array:
