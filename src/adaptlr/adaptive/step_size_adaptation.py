@@ -458,7 +458,14 @@ def scale_by_autostep(
         alpha, normalizer = _unzip(
             updates, jax.tree.map(meta, alpha_prev, state.trace, state.normalizer, updates, curv)
         )
-        scale = jnp.maximum(tree_vdot(alpha, curv), 1.0)
+        # The default curvature g^2 is recomputed inside the reduction rather than shared
+        # with the elementwise passes, which would make XLA write it out and read it back.
+        curv_seen = curv
+        if curvature is None:
+            grads_seen = jax.lax.optimization_barrier(updates)
+            curv_seen = jax.tree.map(lambda c, a: c.astype(a.dtype), _curvature(grads_seen, None),
+                                     alpha)
+        scale = jnp.maximum(tree_vdot(alpha, curv_seen), 1.0)
         alpha = jax.tree.map(lambda a: (a / scale.astype(a.dtype)).astype(a.dtype), alpha)
         trace = jax.tree.map(
             lambda h, a, c, g: h * (1 - a * c) - a * g.astype(a.dtype),
