@@ -259,6 +259,29 @@ def measure(name: str, tree: str, args: argparse.Namespace, bandwidth: float,
     return row
 
 
+def per_parameter_fields(spec: registry.MethodSpec) -> list[str]:
+    """Paths of the state arrays shaped like a (256, 256) parameter: the per-parameter state."""
+    state = spec.build().init({"w": jnp.zeros((256, 256), jnp.float32)})
+    fields = []
+    for path, leaf in jax.tree_util.tree_leaves_with_path(state):
+        if jnp.shape(leaf) == (256, 256):
+            names = [str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k))))
+                     for k in path]
+            fields.append(".".join(n for n in names if n != "w" and not n.isdigit()))
+    return fields
+
+
+def model_table() -> str:
+    """The minimal-bytes model of every registered method, as a Markdown table."""
+    lines = []
+    for spec in registry.all_specs():
+        fields = ", ".join(f"`{f}`" for f in per_parameter_fields(spec)) or "none"
+        lines.append(f"| {spec.name} | {spec.state_bytes_per_param:g} "
+                     f"| {spec.readonly_state_bytes_per_param:g} "
+                     f"| {minimal_bytes_per_param(spec):g} | {fields} |")
+    return "\n".join(lines)
+
+
 def markdown_table(summary: dict[str, Any]) -> str:
     """The results of one run (the JSON this script writes) as a Markdown table."""
     def cell(row: dict[str, Any], key: str, spec: str, scale: float = 1.0) -> str:
@@ -294,7 +317,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="only XLA's byte counts and compile times, no timing")
     parser.add_argument("--markdown", type=Path, default=None,
                         help="print the table of a JSON file this script wrote, and exit")
+    parser.add_argument("--model", action="store_true",
+                        help="print the minimal-bytes model of every method, and exit")
     args = parser.parse_args(argv)
+    if args.model:
+        print(model_table())
+        return 0
     if args.markdown:
         print(markdown_table(json.loads(args.markdown.read_text())))
         return 0
