@@ -111,7 +111,11 @@ def main() -> int:
     parser.add_argument("--methods", nargs="*", default=list(REFERENCES))
     parser.add_argument("--trees", nargs="*", default=list(TREES))
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: PyTorch's own choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out: dict[str, dict[str, float]] = {}
     for name in args.methods:
         if name not in REFERENCES:

@@ -214,10 +214,13 @@ def minimal_bytes_per_param(spec: registry.MethodSpec) -> float:
     return 12.0 + 2.0 * (spec.state_bytes_per_param - readonly) + readonly
 
 
-def torch_times(python: str, methods: list[str], trees: list[str], repeats: int) -> dict:
+def torch_times(python: str, methods: list[str], trees: list[str], repeats: int,
+                threads: int | None = None) -> dict:
     """Run the PyTorch reference timing script in another interpreter; {} if it fails."""
     cmd = [python, str(HERE / "torch_reference_step.py"), "--repeats", str(repeats),
            "--trees", *trees, "--methods", *methods]
+    if threads:
+        cmd += ["--threads", str(threads)]
     env = {**os.environ, "PYTHONPATH": str(HERE)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -311,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--torch-python", default=None,
                         help="interpreter with torch and the reference packages")
+    parser.add_argument("--torch-repeats", type=int, default=None,
+                        help="repeats of the PyTorch steps (default: --repeats)")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="PyTorch's intra-op threads (default: its own choice)")
     parser.add_argument("--flatten", action="store_true",
                         help="also time optax.flatten(method) on the 300-leaf tree")
     parser.add_argument("--bytes-only", action="store_true",
@@ -333,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bandwidth = {t: float("nan") if args.bytes_only else copy_bandwidth(t, args.repeats)
                  for t in args.trees}
-    torch = torch_times(args.torch_python, names, args.trees, args.repeats) \
+    torch = torch_times(args.torch_python, names, args.trees,
+                        args.torch_repeats or args.repeats, args.torch_threads) \
         if args.torch_python and not args.bytes_only else {}
     rows = []
     for name in names:
@@ -347,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
                     "jax": jax.__version__, "optax": optax.__version__,
                     "adaptlr": adaptlr.__version__},
         "repeats": args.repeats,
+        "torch": {"python": args.torch_python, "repeats": args.torch_repeats or args.repeats,
+                  "threads": args.torch_threads},
         "copy_bandwidth_gb_per_s": {t: b / 1e9 for t, b in bandwidth.items()},
         "rows": rows,
     }

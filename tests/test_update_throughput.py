@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -61,3 +62,11 @@ def test_bytes_only_run_writes_json(tmp_path, flatten):
     assert row["optax_xla_bytes_per_param"] >= 12
     assert ("flatten_xla_bytes_per_param" in row) == flatten
     assert update_throughput.main(["--markdown", str(out)]) == 0
+
+
+def test_performance_page_examples_run():
+    page = BENCHMARKS.parent / "docs" / "performance.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks, "docs/performance.md has no runnable example"
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})
