@@ -244,11 +244,10 @@ def _pad(configs: PyTree, total: int) -> PyTree:
 
 
 def _default_vmap_size(devices: Sequence[jax.Device]) -> int | None:
-    # XLA's CPU backend gains nothing from batching small models: a vmapped K=16 MNIST-1D MLP
-    # sweep needs about the CPU time of 16 sequential runs (1.79 s vs 1.86 s), a lax.map loop
-    # over the same 16 about 0.7x of it (benchmarks/sweep_speedup.py). So each CPU device loops
-    # over its configurations, and the cores work in parallel as host devices; accelerators
-    # vectorise all of them.
+    # On XLA's CPU backend batching small models saves little: a vmapped K=16 MNIST-1D MLP
+    # sweep needs 0.8-0.96x the CPU time of 16 sequential runs, a lax.map loop over the same 16
+    # 0.64-0.72x (benchmarks/sweep_speedup.py, several runs). So each CPU device loops over its
+    # configurations and the cores work in parallel as host devices; accelerators vectorise.
     return 1 if devices[0].platform == "cpu" else None
 
 
