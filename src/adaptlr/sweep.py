@@ -246,7 +246,7 @@ def _pad(configs: PyTree, total: int) -> PyTree:
 def _default_vmap_size(devices: Sequence[jax.Device]) -> int | None:
     # On XLA's CPU backend batching small models saves little: a vmapped K=16 MNIST-1D MLP
     # sweep needs 0.8-0.96x the CPU time of 16 sequential runs, a lax.map loop over the same 16
-    # 0.64-0.72x (benchmarks/sweep_speedup.py, several runs). So each CPU device loops over its
+    # 0.64-0.73x (benchmarks/sweep_speedup.py, several runs). So each CPU device loops over its
     # configurations and the cores work in parallel as host devices; accelerators vectorise.
     return 1 if devices[0].platform == "cpu" else None
 
