@@ -29,3 +29,11 @@ def test_methods_page_is_generated_from_the_registry() -> None:
     page = (ROOT / "docs" / "methods.md").read_text()
     assert page == cli.methods_markdown(), (
         "docs/methods.md is stale: regenerate with `adaptlr list --markdown > docs/methods.md`")
+
+
+def test_paper_citations_are_in_the_bibliography() -> None:
+    bib = (ROOT / "paper" / "paper.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    cited = set(re.findall(r"@([A-Za-z][\w-]*\d{4}\w*)", (ROOT / "paper" / "paper.md").read_text()))
+    assert cited, "the paper cites nothing"
+    assert not cited - keys, f"cited but not in paper.bib: {sorted(cited - keys)}"
