@@ -6,9 +6,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from adaptlr._base import NON_NEGATIVE, PyTree, check_all
+from adaptlr._base import NON_NEGATIVE, PyTree, check_all, is_checkable
+from adaptlr.adaptive._common import nonnegative_ratio, recomputed_leaf_mean, smallest_normal
 
 __all__ = ["RANGES", "COCOBState", "cocob", "scale_by_cocob"]
 
@@ -32,14 +34,32 @@ def _flatten(tree: PyTree) -> tuple[list[Any], Any]:
 
 
 class COCOBState(NamedTuple):
-    """State of :func:`scale_by_cocob`. Every field is shaped like the parameters."""
+    """State of :func:`scale_by_cocob`. Every field but the record is shaped like the
+    parameters."""
 
     init_params: PyTree  # w_1, the point the bets are made from (parameter dtype)
     sum_neg_grads: PyTree  # theta_t = -sum_k g_k (state dtype)
     sum_abs_grads: PyTree  # G_t = sum_k |g_k| (state dtype)
     max_abs_grad: PyTree  # L_t = max(eps, max_k |g_k|) (state dtype)
     reward: PyTree  # Reward_t, the wealth won so far, >= 0 (state dtype)
-    effective_lr: PyTree  # beta_t = (L_t + Reward_t) / (L_t max(G_t + L_t, alpha L_t))
+    effective_lr: PyTree  # like params, one float32 scalar per leaf: the mean over the leaf
+    #                       of beta_t = (L_t + Reward_t) / (L_t max(G_t + L_t, alpha L_t))
+
+
+def _bet(reward: jax.Array, lmax: jax.Array, gsum: jax.Array, alpha: jax.Array,
+         tiny: jax.Array) -> jax.Array:
+    """``beta = (L + Reward) / (L max(G + L, alpha L))`` for a denominator 0 or normal."""
+    den = jnp.maximum(gsum + lmax, alpha * lmax) * lmax
+    return nonnegative_ratio(reward + lmax, den, tiny)
+
+
+def _guarded_bet(reward: jax.Array, lmax: jax.Array, gsum: jax.Array, alpha: jax.Array,
+                 tiny: jax.Array) -> jax.Array:
+    """:func:`_bet` for any denominator: ``0`` where it is 0 (``eps = 0``, no gradient yet)."""
+    del tiny
+    den = jnp.maximum(gsum + lmax, alpha * lmax) * lmax
+    safe = jnp.where(den > 0, den, 1)
+    return jnp.where(den > 0, (reward + lmax) / safe, 0)
 
 
 def scale_by_cocob(
@@ -59,8 +79,9 @@ def scale_by_cocob(
       x_{t+1} = w_1 + \beta_t\, \theta_t .
 
     The output :math:`x_t - x_{t+1}` is the descent magnitude; :func:`cocob` negates it.
-    :math:`\beta_t` (a per-parameter tree) is the step-size record ``effective_lr``: the
-    multiplier applied to the summed negative gradients.
+    The step-size record ``effective_lr`` is the mean of :math:`\beta_t`, the multiplier
+    applied to the summed negative gradients, over each parameter leaf (one float32 scalar
+    per leaf).
 
     Args:
       alpha: :math:`\alpha \ge 0` (``100`` in the paper): caps the bet during roughly the
@@ -111,7 +132,7 @@ def scale_by_cocob(
             max_abs_grad=jax.tree.map(lambda x: jnp.full(x.shape, eps, state_dtype or x.dtype),
                                       params),
             reward=jax.tree.map(zeros, params),
-            effective_lr=jax.tree.map(zeros, params),
+            effective_lr=jax.tree.map(lambda x: jnp.zeros((), jnp.float32), params),
         )
 
     def update_fn(
@@ -130,13 +151,20 @@ def scale_by_cocob(
             theta_ = theta.astype(work) - g_
             gsum_ = gsum.astype(work) + jnp.abs(g_)
             reward_ = jnp.maximum(reward.astype(work) - g_ * (x_ - x0_), 0)
-            den = jnp.maximum(gsum_ + lmax_, alpha * lmax_) * lmax_
-            safe = jnp.where(den > 0, den, 1)
-            beta = jnp.where(den > 0, (reward_ + lmax_) / safe, 0)
-            x_new = beta * theta_ + x0_
             sd = theta.dtype
+            # The denominator is at least L^2 >= eps^2: with a concrete eps whose square (as
+            # stored in the state dtype) is a normal number it is never 0 or subnormal, and
+            # the bet needs no select (which XLA:CPU cannot fuse into the record's reduction).
+            eps_sd = float(np.asarray(eps, sd)) if is_checkable(eps) else 0.0
+            bet = _bet if eps_sd * eps_sd >= 4 * float(jnp.finfo(work).tiny) else _guarded_bet
+            scalars = (jnp.asarray(alpha, work), smallest_normal(work))
+            beta = bet(reward_, lmax_, gsum_, *scalars)
+            x_new = beta * theta_ + x0_
+            # The record recomputes beta from the new statistics (written out anyway) in its
+            # reduction: see adaptlr.adaptive._common.recomputed_leaf_mean.
             return ((x_ - x_new).astype(g.dtype), theta_.astype(sd), gsum_.astype(sd),
-                    lmax_.astype(sd), reward_.astype(sd), beta.astype(sd))
+                    lmax_.astype(sd), reward_.astype(sd),
+                    recomputed_leaf_mean(bet, reward_, lmax_, gsum_, *scalars))
 
         grads, treedef = _flatten(updates)
         rest = [

@@ -633,8 +633,12 @@ def scale_by_dadapt_adam(
             grads = jax.tree.map(lambda g: g.astype(dtype), updates)
         else:
             grads = _coupled_decay(updates, params, weight_decay, dtype)
+        # eps reaches the reduction through a barrier: a constant it shared with the update's
+        # elementwise passes would be written out in full for it (XLA:CPU), 8 bytes a parameter.
+        eps_seen = jax.lax.optimization_barrier(eps_)
         ratio = jax.tree.map(
-            lambda s, v: s.astype(dtype) / (jnp.sqrt(v.astype(dtype)) + eps_), state.s, state.nu)
+            lambda s, v: s.astype(dtype) / (jnp.sqrt(v.astype(dtype)) + eps_seen), state.s,
+            state.nu)
         nu = jax.tree.map(lambda v, g: b2_ * v.astype(dtype) + (1 - b2_) * g * g, state.nu, grads)
         s = jax.tree.map(lambda s, g: beta * s.astype(dtype) + dlr * (1 - beta) * g, state.s, grads)
         if layer_scale is None:
