@@ -14,9 +14,11 @@ Three conventions live in this file and every method follows them:
   empty tree or a zero-size array, and accumulate in float32 or better whatever the parameter
   dtype (bf16 sums lose too much otherwise).
 * **The step-size record.** A state ``NamedTuple`` that has a field named ``effective_lr``
-  records the step size its method applied at the last update: a float32 scalar for methods with
-  one global step size, or a tree shaped like the parameters for per-parameter methods. The
-  value includes the learning-rate multiplier when the transformation takes one.
+  records the step size its method applied at the last update: a scalar for methods with one
+  global step size, or, for per-parameter methods, a tree with one float32 scalar per parameter
+  leaf holding the mean step size over that leaf (never a full extra copy of the parameters:
+  the record must not cost optimizer memory). The value includes the learning-rate multiplier
+  when the transformation takes one.
   :func:`adaptlr.effective_lr` finds these records anywhere in a chained, masked or injected
   state.
 """

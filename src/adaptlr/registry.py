@@ -325,12 +325,14 @@ _DADAPTATION = [
         # step d / ||g_0|| outgrows 2/L on smooth problems (tests/conformance/targets.py).
         "dadapt_sgd", _dadapt.dadapt_sgd, "parameter_free", _DEFAZIO,
         {"learning_rate": 1.0, "momentum": 0.9}, 8.0, ranges=_dadapt.SGD_RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_0
         description="D-Adapted SGD: dual averaging with a growing distance estimate",
         reference_impl="dadaptation 3.2 (DAdaptSGD)",
     ),
     MethodSpec(
         "dadapt_adagrad", _dadapt.dadapt_adagrad, "parameter_free", _DEFAZIO,
         {"learning_rate": 1.0}, 12.0, ranges=_dadapt.ADAGRAD_RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_0
         description="D-Adapted AdaGrad: diagonal dual averaging with a distance estimate",
         reference_impl="dadaptation 3.2 (DAdaptAdaGrad)",
     ),
@@ -417,13 +419,13 @@ _CUTKOSKY = Paper("Cutkosky, Defazio and Mehta", 2023, "Mechanic: A learning rat
 _DOG_MECHANIC_COCOB = [
     MethodSpec(
         "dog", _dog.dog, "parameter_free", _IVGI, {"learning_rate": 1.0}, 4.0,
-        ranges=_dog.RANGES,
+        ranges=_dog.RANGES, readonly_state_bytes_per_param=4.0,  # x_0
         description="DoG: SGD with step size max distance travelled / root summed grad norms",
         reference_impl="dog-optimizer 1.0.3 (DoG)",
     ),
     MethodSpec(
         "ldog", _dog.ldog, "parameter_free", _IVGI, {"learning_rate": 1.0}, 4.0,
-        ranges=_dog.RANGES,
+        ranges=_dog.RANGES, readonly_state_bytes_per_param=4.0,  # x_0
         description="L-DoG: DoG's step size for every parameter leaf (layer) separately",
         reference_impl="dog-optimizer 1.0.3 (LDoG)",
     ),
@@ -433,18 +435,21 @@ _DOG_MECHANIC_COCOB = [
               "DoWG unleashed: An efficient universal parameter-free gradient descent method",
               "NeurIPS", "khaled2023dowg"),
         {"learning_rate": 1.0}, 4.0, ranges=_dog.DOWG_RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_0
         description="DoWG: DoG with gradients weighted by the squared distance estimate",
         reference_impl="none by the authors (checked against the paper's equations in NumPy)",
     ),
     MethodSpec(
         "mechanic_sgd", _mechanic.mechanic_sgd, "parameter_free", _CUTKOSKY,
         {"learning_rate": 1.0}, 4.0, ranges=_mechanic.MECHANIC_SGD_RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_ref
         description="Mechanic's learned scale around SGD (mechanize any optimizer)",
         reference_impl="mechanic-pytorch 0.0.1 (mechanize(torch.optim.SGD))",
     ),
     MethodSpec(
         "mechanic_adam", _mechanic.mechanic_adam, "parameter_free", _CUTKOSKY,
         {"learning_rate": 1.0}, 12.0, ranges=_mechanic.MECHANIC_ADAM_RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_ref
         description="Mechanic's learned scale around Adam(W)",
         reference_impl="mechanic-pytorch 0.0.1 (mechanize(torch.optim.Adam))",
     ),
@@ -453,7 +458,8 @@ _DOG_MECHANIC_COCOB = [
         Paper("Orabona and Tommasi", 2017,
               "Training deep networks without learning rates through coin betting", "NeurIPS",
               "orabona2017training"),
-        {"alpha": 100.0, "eps": 1e-8}, 24.0, ranges=_cocob.RANGES, learning_rate_arg=None,
+        {"alpha": 100.0, "eps": 1e-8}, 20.0, ranges=_cocob.RANGES, learning_rate_arg=None,
+        readonly_state_bytes_per_param=4.0,  # w_1
         description="COCOB-Backprop: per-parameter coin betting, no learning rate",
         reference_impl="parameterfree 0.0.1 (COCOB, Orabona's package)",
     ),
