@@ -410,9 +410,16 @@ def cyclic_schedule(
         up, down = _as_float(step_size_up), _as_float(step_size_down)
         length = up + down
         ratio = up / length
-        # Same operation order as PyTorch's CyclicLR so that float64 values agree to the ulp.
+        # PyTorch's CyclicLR: cycle = floor(1 + t / length), x = 1 + t / length - cycle. XLA
+        # may compute t / length as t * (1 / length), which puts a cycle start one ulp short
+        # of the boundary (x just below 1 instead of 0); the position inside the cycle is
+        # therefore taken in steps, where the subtraction is exact, and corrected by one cycle.
         cycle = jnp.floor(1.0 + t / length)
-        x = 1.0 + t / length - cycle
+        pos = t - (cycle - 1.0) * length
+        wrap = jnp.where(pos >= length, 1.0, jnp.where(pos < 0.0, -1.0, 0.0))
+        cycle = cycle + wrap
+        pos = pos - wrap * length
+        x = pos / length
         scale = jnp.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
         if mode == "triangular":
             amplitude = jnp.ones_like(t)
