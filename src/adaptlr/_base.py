@@ -56,9 +56,13 @@ __all__ = [
     "check_all",
     "check_choice",
     "is_checkable",
+    "leaf_mean",
+    "nonnegative_ratio",
+    "recomputed_leaf_mean",
     "record_learning_rate",
     "resolve",
     "scale_by_learning_rate",
+    "smallest_normal",
     "tree_l1_norm",
     "tree_max_abs",
     "tree_norm",
@@ -66,6 +70,7 @@ __all__ = [
     "tree_sq_norm",
     "tree_sum",
     "tree_vdot",
+    "zeros_per_leaf",
 ]
 
 
@@ -250,6 +255,68 @@ def tree_max_abs(tree: PyTree) -> jax.Array:
 def tree_size(tree: PyTree) -> int:
     """Number of scalar entries in the tree (a Python int, known at trace time)."""
     return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+# --------------------------------------------------------------------------------------------
+# Per-leaf step-size records and select-free ratios
+# --------------------------------------------------------------------------------------------
+
+
+def zeros_per_leaf(params: PyTree) -> PyTree:
+    """One float32 zero per leaf of ``params``: the initial per-leaf step-size record."""
+    return jax.tree.map(lambda p: jnp.zeros((), jnp.float32), params)
+
+
+def leaf_mean(x: jax.Array) -> jax.Array:
+    """Mean of one leaf as a float32 scalar (``0`` for a zero-size leaf): a step-size record.
+
+    The mean is taken in ``x``'s dtype (float64 stays float64 until the final cast).
+    """
+    x = jnp.asarray(x)
+    if x.size == 0:
+        return jnp.zeros((), jnp.float32)
+    return jnp.mean(x).astype(jnp.float32)
+
+
+def recomputed_leaf_mean(fn: Any, *args: jax.Array) -> jax.Array:
+    """:func:`leaf_mean` of ``fn(*args)``, recomputed inside the reduction.
+
+    For records of a per-parameter quantity that the update also consumes (``eta`` in
+    ``u = eta * m``). XLA does not duplicate an expensive elementwise producer (``sqrt``,
+    division) into two consumers: it writes the quantity out once and reads it twice, 8 bytes
+    per parameter. Passing ``args`` through ``jax.lax.optimization_barrier`` hides that the two
+    computations are the same, so the update and the reduction each fuse their own copy of
+    ``fn`` and read only ``args`` (arrays that are written out anyway, such as the new second
+    moment). The record is the mean of the same expression the update applies.
+    """
+    return leaf_mean(fn(*jax.lax.optimization_barrier(args)))
+
+
+def nonnegative_ratio(
+    num: jax.Array, den: jax.Array, tiny: jax.Array, fallback: Any = None
+) -> jax.Array:
+    """``num / den`` for ``den > 0``; ``fallback`` (default 0) where ``den == 0``; no select.
+
+    ``tiny`` is the smallest normal number of ``den``'s dtype (:func:`smallest_normal`); ``den``
+    must be ``0`` or at least ``tiny`` (true of ``sqrt(v) + eps`` and its powers: the square
+    root of a subnormal is normal), so that ``max(den, tiny) == den`` and the quotient is
+    exactly ``num / den``. Written with ``sign`` and ``max`` instead of ``jnp.where`` because
+    XLA:CPU fuses a reduction with producers made of arithmetic, ``sqrt``, ``min``/``max`` and
+    ``sign`` but not ``select``: a per-leaf mean of an expression with a ``where`` costs an
+    extra pass that writes and reads it. ``tiny`` is an argument, not a constant inside, so
+    that :func:`recomputed_leaf_mean` can pass it through its barrier (XLA otherwise shares
+    one broadcast constant between the update and the reduction and writes it out in full).
+    """
+    positive = jnp.sign(den)  # 1 or 0
+    ratio = num * positive / jnp.maximum(den, tiny)
+    if fallback is None:
+        return ratio
+    return ratio + (fallback - fallback * positive)
+
+
+def smallest_normal(dtype: Any) -> jax.Array:
+    """The smallest positive normal number of ``dtype``, as a scalar array."""
+    return jnp.asarray(jnp.finfo(dtype).tiny, dtype)
 
 
 # --------------------------------------------------------------------------------------------

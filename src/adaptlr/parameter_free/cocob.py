@@ -9,8 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from adaptlr._base import NON_NEGATIVE, PyTree, check_all, is_checkable
-from adaptlr.adaptive._common import nonnegative_ratio, recomputed_leaf_mean, smallest_normal
+from adaptlr._base import (
+    NON_NEGATIVE,
+    PyTree,
+    check_all,
+    is_checkable,
+    nonnegative_ratio,
+    recomputed_leaf_mean,
+    smallest_normal,
+)
 
 __all__ = ["RANGES", "COCOBState", "cocob", "scale_by_cocob"]
 

@@ -29,10 +29,10 @@ from adaptlr._base import (
     check_all,
     check_choice,
     is_checkable,
+    leaf_mean,
     tree_norm,
     tree_vdot,
 )
-from adaptlr.adaptive._common import leaf_mean
 
 __all__ = [
     "ADAM_RANGES",
