@@ -396,7 +396,9 @@ def test_traced_hyperparameters_are_not_validated():
 # Properties (hypothesis)
 # --------------------------------------------------------------------------------------------
 
-PROPERTY_SETTINGS = settings(max_examples=30, deadline=None)
+# Derandomized: CI must be reproducible. Explore further locally with more examples and
+# `--hypothesis-seed=<n>` (the cyclic endpoint bug was found that way).
+PROPERTY_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
 
 
 # One grid for every example: eager JAX ops compile once per input shape, and shrinking would
