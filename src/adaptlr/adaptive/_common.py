@@ -18,6 +18,7 @@ from adaptlr._base import (
     accumulation_dtype,
     is_checkable,
     leaf_mean,
+    map_leaves,
     nonnegative_ratio,
     recomputed_leaf_mean,
     smallest_normal,
@@ -71,20 +72,3 @@ def require_params(params: PyTree, weight_decay: Any, method: str) -> None:
         return
     raise ValueError(f"{method}: weight_decay needs the parameters: call update(grads, state, "
                      "params)")
-
-
-def map_leaves(fn: Any, n_out: int, tree: PyTree, *others: PyTree | None) -> tuple[PyTree, ...]:
-    """Apply ``fn`` leaf by leaf to ``tree`` and ``others``; return ``n_out`` trees like ``tree``.
-
-    ``fn`` returns a tuple of ``n_out`` arrays per leaf. An ``others`` entry that is ``None``
-    feeds ``None`` to ``fn`` for every leaf (an optional state tree that is switched off).
-    Works for trees whose inner nodes are tuples, unlike unzipping with ``is_leaf``.
-    """
-    leaves, treedef_ = jax.tree.flatten(tree)
-    treedef: Any = treedef_  # jaxlib's stubs lack flatten_up_to / unflatten
-    columns = [
-        [None] * len(leaves) if other is None else treedef.flatten_up_to(other)
-        for other in others
-    ]
-    results = [fn(*args) for args in zip(leaves, *columns, strict=True)]
-    return tuple(treedef.unflatten([r[i] for r in results]) for i in range(n_out))

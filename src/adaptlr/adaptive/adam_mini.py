@@ -32,6 +32,7 @@ from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
     leaf_mean,
+    map_leaves,
     require_params,
     scalar_dtype,
     zeros_per_leaf,
@@ -318,15 +319,8 @@ def scale_by_adam_mini(
                 u = u + lr.astype(acc) * wd * p.astype(acc)
             return (u.astype(g.dtype), m_.reshape(g.shape).astype(m.dtype), v_, leaf_mean(eta))
 
-        leaves, treedef_ = jax.tree.flatten(updates)
-        treedef: Any = treedef_  # jaxlib's stubs lack flatten_up_to / unflatten
-        none = [None] * len(leaves)
-        decay_list = treedef.flatten_up_to(decays) if decays is not None else none
-        param_list = treedef.flatten_up_to(params) if params is not None else none
-        results = [leaf(*args) for args in zip(
-            leaves, treedef.flatten_up_to(state.mu), treedef.flatten_up_to(state.nu),
-            treedef.flatten_up_to(specs), decay_list, param_list, strict=True)]
-        new_updates, mu, nu, eff = (treedef.unflatten([r[i] for r in results]) for i in range(4))
+        new_updates, mu, nu, eff = map_leaves(
+            leaf, 4, updates, state.mu, state.nu, specs, decays, params)
         return new_updates, AdamMiniState(count=count, mu=mu, nu=nu, effective_lr=eff)
 
     return optax.GradientTransformation(init_fn, update_fn)

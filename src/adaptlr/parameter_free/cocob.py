@@ -14,6 +14,7 @@ from adaptlr._base import (
     PyTree,
     check_all,
     is_checkable,
+    map_leaves,
     nonnegative_ratio,
     recomputed_leaf_mean,
     smallest_normal,
@@ -32,12 +33,6 @@ def _own_copy(params: PyTree) -> PyTree:
     """A copy of ``params`` in new buffers: a state that shares the parameters' buffers cannot
     be donated together with them (``jax.jit(..., donate_argnums=...)`` rejects the call)."""
     return jax.tree.map(jnp.copy, params)
-
-
-def _flatten(tree: PyTree) -> tuple[list[Any], Any]:
-    """Leaves and treedef (typed ``Any``: the stubs lack ``flatten_up_to``/``unflatten``)."""
-    leaves, treedef = jax.tree.flatten(tree)
-    return leaves, treedef
 
 
 class COCOBState(NamedTuple):
@@ -173,15 +168,9 @@ def scale_by_cocob(
                     lmax_.astype(sd), reward_.astype(sd),
                     recomputed_leaf_mean(bet, reward_, lmax_, gsum_, *scalars))
 
-        grads, treedef = _flatten(updates)
-        rest = [
-            treedef.flatten_up_to(t)
-            for t in (params, state.init_params, state.sum_neg_grads, state.sum_abs_grads,
-                      state.max_abs_grad, state.reward)
-        ]
-        outs = [leaf(*args) for args in zip(grads, *rest, strict=True)]
-        columns = [treedef.unflatten([o[i] for o in outs]) for i in range(6)]
-        new_updates, theta, gsum, lmax, reward, beta = columns
+        new_updates, theta, gsum, lmax, reward, beta = map_leaves(
+            leaf, 6, updates, params, state.init_params, state.sum_neg_grads,
+            state.sum_abs_grads, state.max_abs_grad, state.reward)
         return new_updates, COCOBState(
             init_params=state.init_params,
             sum_neg_grads=theta,

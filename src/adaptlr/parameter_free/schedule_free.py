@@ -43,6 +43,7 @@ from adaptlr._base import (
     _scalar_dtype,
     accumulation_dtype,
     check_all,
+    map_leaves,
     resolve,
 )
 
@@ -279,14 +280,9 @@ def _fused(
             descent = -(c.astype(cdt) * (zc - yc) + y_frac.astype(cdt) * (z_new - zc))
             return descent.astype(y.dtype), z_new.astype(z.dtype), v_out
 
-        leaves, treedef = jax.tree.flatten(updates)
-        ys = jax.tree.leaves(params)
-        zs = jax.tree.leaves(state.z)
-        vs = jax.tree.leaves(state.base_state) if adaptive else [None] * len(leaves)
-        outs = [leaf(*args) for args in zip(leaves, ys, zs, vs, strict=True)]
-        descent = jax.tree.unflatten(treedef, [o[0] for o in outs])
-        z = jax.tree.unflatten(treedef, [o[1] for o in outs])
-        nu = jax.tree.unflatten(treedef, [o[2] for o in outs]) if adaptive else ()
+        descent, z, nu = map_leaves(leaf, 3, updates, params, state.z,
+                                    state.base_state if adaptive else None)
+        nu = nu if adaptive else ()
         new_state = ScheduleFreeState(
             count=optax.safe_increment(k),
             b1=beta1,
@@ -644,16 +640,7 @@ def scale_by_schedule_free(
             y_new = x_new + (1 - bc) * (z_new - x_new)
             return (yc - y_new).astype(y.dtype), z_new.astype(z.dtype)
 
-        leaves, treedef = jax.tree.flatten(params)
-        outs = [
-            leaf(*args)
-            for args in zip(
-                leaves, jax.tree.leaves(state.z), jax.tree.leaves(z_decayed),
-                jax.tree.leaves(base_updates), strict=True,
-            )
-        ]
-        descent = jax.tree.unflatten(treedef, [o[0] for o in outs])
-        z = jax.tree.unflatten(treedef, [o[1] for o in outs])
+        descent, z = map_leaves(leaf, 2, params, state.z, z_decayed, base_updates)
         new_state = ScheduleFreeState(
             count=optax.safe_increment(k),
             b1=beta1,
