@@ -57,6 +57,14 @@ def _summarize(record: Any) -> Any:
     return summarize_per_parameter(record)
 
 
+def _has_record(node: Any) -> bool:
+    """A state NamedTuple with an ``effective_lr`` field, or a property of that name that
+    computes the record from the state when read (COCOB's, see :class:`adaptlr.COCOBState`)."""
+    return EFFECTIVE_LR_FIELD in node._fields or isinstance(
+        getattr(type(node), EFFECTIVE_LR_FIELD, None), property
+    )
+
+
 def _walk(
     node: Any,
     path: tuple[str, ...],
@@ -65,7 +73,7 @@ def _walk(
 ) -> None:
     if _is_namedtuple(node):
         fields = node._fields
-        if EFFECTIVE_LR_FIELD in fields:
+        if _has_record(node):
             out["/".join(path)] = summarize(getattr(node, EFFECTIVE_LR_FIELD))
         injected = "hyperparams" in fields and "inner_state" in fields
         if injected:
@@ -154,9 +162,11 @@ def _overall_mean(record: Any) -> jax.Array:
 def effective_lr_scalars(opt_state: PyTree) -> dict[str, jax.Array]:
     """Every step-size record of ``opt_state`` reduced to one float32 scalar.
 
-    The keys are those of :func:`effective_lrs`. A global step size is returned as is; a
-    per-parameter record becomes its mean over all parameter entries (weighted by leaf size,
-    unlike the per-leaf means of :func:`effective_lrs`). Cheap and traceable, for logging inside
+    The keys are those of :func:`effective_lrs`. A global step size is returned as is; any
+    other record becomes the mean over all its entries. For a record shaped like the parameters
+    that is the mean over all parameter entries; for adaptlr's per-parameter methods, whose
+    records hold one mean per leaf, it is the unweighted mean of the leaf means (each leaf,
+    zero-size ones included, counts once). Cheap and traceable, for logging inside
     a jitted step or a :func:`adaptlr.sweep.train_sweep` trace. Returns ``{}`` when the state
     records no step size.
 

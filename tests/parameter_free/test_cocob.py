@@ -121,7 +121,8 @@ def test_per_parameter_record_matches_paper_equations() -> None:
             assert state.effective_lr.shape == () and state.effective_lr.dtype == jnp.float32
             assert float(state.effective_lr) == pytest.approx(float(np.mean(want_beta)),
                                                               rel=1e-6)
-    record = adaptlr.effective_lr(state)
+        # The record is computed from the float64 state when read, so read it under x64.
+        record = adaptlr.effective_lr(state)
     assert float(record) == pytest.approx(float(np.mean(betas[-1])), rel=1e-6)
 
 
@@ -238,3 +239,25 @@ def test_every_numeric_hyperparameter_can_be_injected(factory: Any, kwargs: dict
         finals.append(p)
     for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1]), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_record_is_computed_on_read_and_zero_before_the_first_update() -> None:
+    # The record is a property of the state (no field, no work in the update): it must be 0
+    # before the first update, equal the bet of the last update afterwards, and be readable
+    # inside jit (for logging) as well as outside.
+    tx = scale_by_cocob(alpha=2.0, eps=0.5)
+    params = {"a": jnp.array([1.0, -2.0]), "b": jnp.zeros((0,)), "c": jnp.array([4.0])}
+    state = tx.init(params)
+    assert "effective_lr" not in state._fields
+    assert float(adaptlr.effective_lr(state)["a"]) == 0.0
+    grads = {"a": jnp.array([1.0, -3.0]), "b": jnp.zeros((0,)), "c": jnp.array([0.5])}
+    _, state = jax.jit(tx.update)(grads, state, params)
+    # L = max(0.5, |g|) = (1, 3), G = |g|, Reward = 0: beta = 1 / max(G + L, alpha L) = 1/2, 1/6.
+    # For c: L = G = 0.5, beta = 0.5 / (0.5 max(1, 1)) = 1.
+    want = np.mean([1 / 2.0, 1 / 6.0])
+    np.testing.assert_allclose(adaptlr.effective_lr(state)["a"], want, rtol=1e-6)
+    assert float(adaptlr.effective_lr(state)["b"]) == 0.0
+    np.testing.assert_allclose(adaptlr.effective_lr(state)["c"], 1.0, rtol=1e-6)
+    # The logged scalar is the mean of the three per-leaf records.
+    logged = jax.jit(adaptlr.effective_lr_scalars)(state)
+    np.testing.assert_allclose(logged[""], (want + 0.0 + 1.0) / 3, rtol=1e-6)
