@@ -214,14 +214,15 @@ def mechanize(
             point = jax.tree.map(lambda x, u: work(x) + u, params, step)
         else:
             point = params
-        # All reductions of the step, from the same inputs (XLA fuses them into one pass).
         grad_sq = tree_sq_norm(updates).astype(dtype)
         point_sq = tree_sq_norm(point).astype(dtype)
-        delta_grad = tree_vdot(delta, updates).astype(dtype)
-        delta_point = tree_vdot(delta, point).astype(dtype)
-
         coefficient = _safe_div(s_decay * s_sum * jnp.sqrt(grad_sq), jnp.sqrt(point_sq) + eps)
-        h = delta_grad + coefficient * delta_point
+        # h = <Delta, g + coefficient x> in one reduction, as the reference computes it (two
+        # inner products <Delta, g> + coefficient <Delta, x> cost a further pass per leaf).
+        h = tree_vdot(
+            delta,
+            jax.tree.map(lambda g, x: work(g) + coefficient * work(x), updates, point),
+        ).astype(dtype)
         b = jnp.asarray(betas, dtype)
         max_product = jnp.maximum(b * state.max_product, jnp.abs(h))
         sum_sq_products = b**2 * state.sum_sq_products + jnp.square(h)
