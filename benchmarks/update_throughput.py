@@ -125,6 +125,11 @@ OPTAX_COUNTERPARTS = ("sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw", "n
                       "cocob", "mechanic_sgd", "mechanic_adam")
 
 
+# XLA compiler options for every timed program (``--compiler-option``), e.g.
+# ``xla_cpu_copy_insertion_use_region_analysis=true`` (see docs/performance.md).
+COMPILER_OPTIONS: dict[str, Any] = {}
+
+
 def step_fn(tx: optax.GradientTransformation, needs_value: bool) -> Callable[..., Any]:
     """The documented training step: update + apply_updates, old params and state donated."""
 
@@ -133,7 +138,29 @@ def step_fn(tx: optax.GradientTransformation, needs_value: bool) -> Callable[...
         updates, state = tx.update(grads, state, params, **extra)
         return optax.apply_updates(params, updates), state
 
-    return jax.jit(step, donate_argnums=(0, 1))
+    return jax.jit(step, donate_argnums=(0, 1), compiler_options=COMPILER_OPTIONS or None)
+
+
+def _option_value(text: str) -> Any:
+    """``true``/``false`` as booleans, numbers as numbers, anything else as the string."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def has_reduction(lowered: Any) -> bool:
+    """Whether a lowered step reduces over array data (a norm, an inner product, a mean).
+
+    A step without one is *elementwise*: every output entry depends only on the same entry
+    of the inputs and on scalars, so nothing but memory bandwidth bounds it. Decided from the
+    program itself (StableHLO before optimisation), not from a list kept by hand.
+    """
+    return "stablehlo.reduce" in lowered.as_text()
 
 
 def xla_bytes_accessed(compiled: Any) -> float:
@@ -156,10 +183,12 @@ class Prepared:
         self.state = jax.tree.map(jnp.copy, tx.init(self.params))
         step = step_fn(tx, needs_value)
         t0 = time.perf_counter()
-        self.compiled = step.lower(self.params, self.state, self.grads).compile()
+        lowered = step.lower(self.params, self.state, self.grads)
+        self.compiled = lowered.compile()
         self.compile_s = time.perf_counter() - t0
         n = n_params(self.params)
         self.stats = {
+            "elementwise": not has_reduction(lowered),
             "compile_s": self.compile_s,
             "state_bytes_per_param":
                 sum(jnp.asarray(x).nbytes for x in jax.tree.leaves(self.state)) / n,
@@ -176,7 +205,27 @@ class Prepared:
         self.times.append(time.perf_counter() - t0)
 
 
-def time_interleaved(steps: list[Prepared], repeats: int) -> list[float]:
+class CopyStep:
+    """A donated ``x + 1`` over as many float32 values as a tree has parameters: the copy
+    bandwidth (8 bytes per value), timed interleaved with the steps it is compared to."""
+
+    def __init__(self, tree_kind: str) -> None:
+        self.n = n_params(make_tree(tree_kind))
+        self.x = jnp.zeros((self.n,), jnp.float32)
+        self.f = jax.jit(lambda x: x + 1.0, donate_argnums=0,
+                         compiler_options=COMPILER_OPTIONS or None)
+        self.times: list[float] = []
+        self.run()
+        self.times.clear()
+
+    def run(self) -> None:
+        t0 = time.perf_counter()
+        self.x = self.f(self.x)
+        jax.block_until_ready(self.x)
+        self.times.append(time.perf_counter() - t0)
+
+
+def time_interleaved(steps: list[Any], repeats: int) -> list[float]:
     """Median time of each step, their calls interleaved so that load changes hit all alike."""
     for _ in range(repeats):
         for step in steps:
@@ -195,18 +244,9 @@ def time_step(
 
 def copy_bandwidth(tree_kind: str, repeats: int) -> float:
     """Bytes per second of a donated ``x + 1`` over the tree's number of float32 values."""
-    n = n_params(make_tree(tree_kind))
-    x = jnp.zeros((n,), jnp.float32)
-    f = jax.jit(lambda x: x + 1.0, donate_argnums=0)
-    x = f(x)
-    jax.block_until_ready(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        x = f(x)
-        jax.block_until_ready(x)
-        times.append(time.perf_counter() - t0)
-    return 8.0 * n / statistics.median(times)
+    step = CopyStep(tree_kind)
+    (median,) = time_interleaved([step], repeats)
+    return 8.0 * step.n / median
 
 
 def minimal_bytes_per_param(spec: registry.MethodSpec) -> float:
@@ -229,9 +269,12 @@ def torch_times(python: str, methods: list[str], trees: list[str], repeats: int,
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(name: str, tree: str, args: argparse.Namespace, bandwidth: float,
-            torch: dict) -> dict[str, Any]:
-    """One row: adaptlr's step, Optax's counterpart and optax.flatten, timed interleaved."""
+def measure(name: str, tree: str, args: argparse.Namespace, torch: dict) -> dict[str, Any]:
+    """One row: adaptlr's step, Optax's counterpart, optax.flatten and the copy, interleaved.
+
+    The fraction of the copy bandwidth compares the step with a copy timed in the same loop,
+    so that a change of load during the run moves both.
+    """
     spec = registry.get(name)
     counterpart = optax_counterpart(name)
     ours = Prepared(spec.build(), tree, spec.needs_value)
@@ -248,11 +291,13 @@ def measure(name: str, tree: str, args: argparse.Namespace, bandwidth: float,
         row["flatten_xla_bytes_per_param"] = others["flatten"].stats["xla_bytes_per_param"]
     if args.bytes_only:
         return row
-    medians = time_interleaved([ours, *others.values()], args.repeats)
+    copy = CopyStep(tree)
+    medians = time_interleaved([ours, copy, *others.values()], args.repeats)
     row["time_s"] = medians[0]
+    row["copy_gb_per_s"] = 8.0 * n / medians[1] / 1e9
     row["gb_per_s"] = row["minimal_bytes_per_param"] * n / row["time_s"] / 1e9
-    row["fraction_of_copy_bandwidth"] = row["gb_per_s"] * 1e9 / bandwidth
-    for key, median in zip(others, medians[1:], strict=True):
+    row["fraction_of_copy_bandwidth"] = row["gb_per_s"] / row["copy_gb_per_s"]
+    for key, median in zip(others, medians[2:], strict=True):
         row[f"{key}_time_s"] = median
         row[f"ratio_to_{key}"] = row["time_s"] / median
     ref = torch.get(name, {}).get(tree)
@@ -326,7 +371,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the table of a JSON file this script wrote, and exit")
     parser.add_argument("--model", action="store_true",
                         help="print the minimal-bytes model of every method, and exit")
+    parser.add_argument("--compiler-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an XLA compiler option for every JAX program timed, e.g. "
+                             "xla_cpu_copy_insertion_use_region_analysis=true (repeatable)")
     args = parser.parse_args(argv)
+    COMPILER_OPTIONS.clear()
+    for option in args.compiler_option:
+        key, sep, value = option.partition("=")
+        if not sep:
+            parser.error(f"--compiler-option wants KEY=VALUE, got {option!r}")
+        COMPILER_OPTIONS[key] = _option_value(value)
     if args.model:
         print(model_table())
         return 0
@@ -338,15 +392,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown methods {unknown}; see `adaptlr list`")
 
-    bandwidth = {t: float("nan") if args.bytes_only else copy_bandwidth(t, args.repeats)
-                 for t in args.trees}
     torch = torch_times(args.torch_python, names, args.trees,
                         args.torch_repeats or args.repeats, args.torch_threads) \
         if args.torch_python and not args.bytes_only else {}
     rows = []
     for name in names:
         for tree in args.trees:
-            rows.append(measure(name, tree, args, bandwidth[tree], torch))
+            rows.append(measure(name, tree, args, torch))
             print_row(rows[-1], header=len(rows) == 1)
 
     summary = {
@@ -357,16 +409,58 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "torch": {"python": args.torch_python, "repeats": args.torch_repeats or args.repeats,
                   "threads": args.torch_threads},
-        "copy_bandwidth_gb_per_s": {t: b / 1e9 for t, b in bandwidth.items()},
+        "compiler_options": dict(COMPILER_OPTIONS),
+        "copy_bandwidth_gb_per_s": {
+            t: statistics.median(r["copy_gb_per_s"] for r in rows if r["tree"] == t)
+            for t in args.trees if not args.bytes_only},
         "rows": rows,
+        "acceptance": acceptance(rows),
     }
     if not args.bytes_only:
-        print("\ncopy bandwidth (GB/s): " + ", ".join(
-            f"{t}: {b / 1e9:.1f}" for t, b in bandwidth.items()))
+        print("\ncopy bandwidth (GB/s, median over the rows): " + ", ".join(
+            f"{t}: {b:.1f}" for t, b in summary["copy_bandwidth_gb_per_s"].items()))
+        print()
+        print(acceptance_text(summary["acceptance"]))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
         print(f"wrote {args.json}")
     return 0
+
+
+LR_FREE_FAMILY = "parameter_free"
+HALF = 0.5  # elementwise methods: at least half the copy bandwidth on the 16M tree
+WITHIN = 1.1  # learning-rate-free methods: within 1.1x of their optax.contrib counterpart
+
+
+def acceptance(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's three criteria, read from the rows: for each, the rows that meet it and the
+    rows that do not (``method/tree: value``)."""
+    def verdict(selected: list[dict[str, Any]], key: str, ok: Callable[[float], bool]) -> dict:
+        met, missed = [], []
+        for r in selected:
+            if key in r:
+                (met if ok(r[key]) else missed).append(f"{r['method']}/{r['tree']}: {r[key]:.2f}")
+        return {"met": met, "not_met": missed}
+
+    timed = [r for r in rows if "time_s" in r]
+    lr_free = [r for r in timed if registry.get(r["method"]).family == LR_FREE_FAMILY]
+    elementwise = [r for r in timed if r["tree"] == "16M" and r["elementwise"]]
+    return {
+        f"lr_free_within_{WITHIN}x_of_optax": verdict(lr_free, "ratio_to_optax",
+                                                      lambda v: v <= WITHIN),
+        "elementwise_half_copy_bandwidth_16M": verdict(
+            elementwise, "fraction_of_copy_bandwidth", lambda v: v >= HALF),
+        "faster_than_torch_reference": verdict(timed, "ratio_to_torch", lambda v: v < 1.0),
+    }
+
+
+def acceptance_text(verdicts: dict[str, Any]) -> str:
+    lines = ["acceptance (met / rows with the measurement):"]
+    for name, v in verdicts.items():
+        total = len(v["met"]) + len(v["not_met"])
+        lines.append(f"  {name}: {len(v['met'])} / {total}")
+        lines.extend(f"    not met: {item}" for item in v["not_met"])
+    return "\n".join(lines)
 
 
 def print_row(row: dict[str, Any], header: bool) -> None:

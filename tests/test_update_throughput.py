@@ -70,3 +70,69 @@ def test_performance_page_examples_run():
     assert blocks, "docs/performance.md has no runnable example"
     for block in blocks:
         exec(compile(block, str(page), "exec"), {})
+
+
+def _lowered(name: str):
+    import jax.numpy as jnp
+
+    spec = registry.get(name)
+    tx = spec.build()
+    params = {"w": jnp.ones((8, 4)), "b": jnp.ones(4)}
+    step = update_throughput.step_fn(tx, spec.needs_value)
+    return step.lower(params, tx.init(params), params)
+
+
+def test_elementwise_is_decided_from_the_program():
+    # Adam, Lion and Schedule-Free touch each entry on its own; D-Adaptation's and DoG's
+    # steps need norms and inner products over the whole tree.
+    for name in ("adam", "lion", "schedule_free_sgd", "adabound", "cocob"):
+        assert not update_throughput.has_reduction(_lowered(name)), name
+    for name in ("dadapt_adam", "dog", "lamb", "qhadam"):
+        assert update_throughput.has_reduction(_lowered(name)), name
+
+
+def test_acceptance_reads_each_criterion_from_the_rows():
+    rows = [
+        {"method": "prodigy", "tree": "1M", "time_s": 1.0, "ratio_to_optax": 1.05,
+         "ratio_to_torch": 0.5, "elementwise": False},
+        {"method": "cocob", "tree": "16M", "time_s": 1.0, "ratio_to_optax": 1.2,
+         "fraction_of_copy_bandwidth": 0.6, "elementwise": True},
+        {"method": "adam", "tree": "16M", "time_s": 1.0, "ratio_to_optax": 2.0,
+         "fraction_of_copy_bandwidth": 0.4, "ratio_to_torch": 1.5, "elementwise": True},
+        {"method": "dog", "tree": "16M", "time_s": 1.0, "fraction_of_copy_bandwidth": 0.1,
+         "elementwise": False},
+    ]
+    verdicts = update_throughput.acceptance(rows)
+    # Only learning-rate-free methods count for the Optax criterion (Adam is a baseline).
+    assert verdicts["lr_free_within_1.1x_of_optax"] == {
+        "met": ["prodigy/1M: 1.05"], "not_met": ["cocob/16M: 1.20"]}
+    # Only elementwise steps on the 16M tree count for the bandwidth criterion.
+    assert verdicts["elementwise_half_copy_bandwidth_16M"] == {
+        "met": ["cocob/16M: 0.60"], "not_met": ["adam/16M: 0.40"]}
+    assert verdicts["faster_than_torch_reference"] == {
+        "met": ["prodigy/1M: 0.50"], "not_met": ["adam/16M: 1.50"]}
+    text = update_throughput.acceptance_text(verdicts)
+    assert "lr_free_within_1.1x_of_optax: 1 / 2" in text and "not met: adam/16M: 0.40" in text
+
+
+def test_timed_run_compares_with_a_copy_timed_alongside(tmp_path):
+    out = tmp_path / "timed.json"
+    option = "xla_cpu_copy_insertion_use_region_analysis=true"
+    args = ["--methods", "sgd", "--trees", "300leaf", "--repeats", "3", "--json", str(out),
+            "--compiler-option", option]
+    try:
+        assert update_throughput.main(args) == 0
+    finally:
+        update_throughput.COMPILER_OPTIONS.clear()
+    summary = json.loads(out.read_text())
+    (row,) = summary["rows"]
+    assert summary["compiler_options"] == {"xla_cpu_copy_insertion_use_region_analysis": True}
+    assert row["elementwise"] and row["copy_gb_per_s"] > 0
+    want = row["gb_per_s"] / row["copy_gb_per_s"]
+    assert row["fraction_of_copy_bandwidth"] == pytest.approx(want, rel=1e-12)
+    assert summary["copy_bandwidth_gb_per_s"]["300leaf"] == row["copy_gb_per_s"]
+    assert set(summary["acceptance"]) == {"lr_free_within_1.1x_of_optax",
+                                          "elementwise_half_copy_bandwidth_16M",
+                                          "faster_than_torch_reference"}
+    with pytest.raises(SystemExit):
+        update_throughput.main(["--compiler-option", "no-equals-sign", "--bytes-only"])

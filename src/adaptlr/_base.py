@@ -57,6 +57,7 @@ __all__ = [
     "check_choice",
     "is_checkable",
     "leaf_mean",
+    "leaf_means_on_read",
     "map_leaves",
     "nonnegative_ratio",
     "recomputed_leaf_mean",
@@ -308,6 +309,28 @@ def recomputed_leaf_mean(fn: Any, *args: jax.Array) -> jax.Array:
     moment). The record is the mean of the same expression the update applies.
     """
     return leaf_mean(fn(*jax.lax.optimization_barrier(args)))
+
+
+def leaf_means_on_read(
+    count: jax.Array, fn: Any, trees: tuple[PyTree, ...], scalars: tuple[Any, ...] = ()
+) -> PyTree:
+    """Per-leaf step-size record computed from the state when it is read.
+
+    For a state NamedTuple whose ``effective_lr`` is a *property* (see CONTRIBUTING.md): one
+    float32 scalar per leaf of ``trees[0]``, the :func:`leaf_mean` of
+    ``fn(*leaves, *scalars, tiny)`` with every argument cast to the leaves' accumulation dtype
+    and ``tiny`` its :func:`smallest_normal`; ``0`` while ``count`` is 0 (before the first
+    update). ``trees`` are state fields written by the last update (e.g. the new second
+    moment) or trees of per-leaf scalars; ``scalars`` are the step's scalars kept in the state.
+    The update then pays nothing for its record unless someone reads it.
+    """
+
+    def one(*leaves: jax.Array) -> jax.Array:
+        acc = accumulation_dtype(jnp.asarray(leaves[0]).dtype)
+        args = [jnp.asarray(x).astype(acc) for x in (*leaves, *scalars)]
+        return jnp.where(count > 0, leaf_mean(fn(*args, smallest_normal(acc))), 0)
+
+    return jax.tree.map(one, *trees)
 
 
 def nonnegative_ratio(

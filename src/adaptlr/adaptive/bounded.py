@@ -27,14 +27,13 @@ from adaptlr._base import (
 from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
+    leaf_means_on_read,
     map_leaves,
     nonnegative_ratio,
-    recomputed_leaf_mean,
     require_params,
     scalar_dtype,
     smallest_normal,
     zeros_like_tree,
-    zeros_per_leaf,
 )
 
 __all__ = [
@@ -78,8 +77,14 @@ class AdaBoundState(NamedTuple):
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     nu_max: PyTree  # like params: running maximum of nu (AMSBound), () for AdaBound
-    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean clipped step size
-    #                       applied to mu at the last update (0 before it)
+    record_scalars: tuple[jax.Array, ...]  # (step, lower, upper, eps) of the last update
+
+    @property
+    def effective_lr(self) -> PyTree:
+        """Like params, one float32 scalar per leaf: the mean clipped step size applied to mu
+        at the last update (0 before it), recomputed from the state when read."""
+        vhat = self.nu_max if jax.tree.leaves(self.nu_max) else self.nu
+        return leaf_means_on_read(self.count, _clipped_step_size, (vhat,), self.record_scalars)
 
 
 class AdaModState(NamedTuple):
@@ -89,8 +94,14 @@ class AdaModState(NamedTuple):
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     eta: PyTree  # like params: moving average of the unclipped step sizes
-    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean step size applied
-    #                       to mu at the last update (0 before it)
+    record_scalars: tuple[jax.Array, ...]  # (step, eps) of the last update
+
+    @property
+    def effective_lr(self) -> PyTree:
+        """Like params, one float32 scalar per leaf: the mean step size applied to mu at the
+        last update (0 before it), recomputed from the state when read."""
+        return leaf_means_on_read(self.count, _capped_step_size, (self.nu, self.eta),
+                                  self.record_scalars)
 
 
 def _safe_ratio(num: jax.Array, den: jax.Array, fallback: jax.Array) -> jax.Array:
@@ -198,7 +209,7 @@ def scale_by_adabound(
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             nu_max=zeros_like_tree(params) if amsbound else (),
-            effective_lr=zeros_per_leaf(params),
+            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 4,
         )
 
     def update_fn(
@@ -236,14 +247,15 @@ def scale_by_adabound(
                        jnp.asarray(eps, acc), smallest_normal(acc))
             eta = _clipped_step_size(vhat, *scalars)
             return ((eta * m_).astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    vmax_out, recomputed_leaf_mean(_clipped_step_size, vhat, *scalars))
+                    vmax_out)
 
-        new_updates, mu, nu, nu_max, eff = map_leaves(
-            leaf, 5, updates, state.mu, state.nu, state.nu_max if amsbound else None,
+        new_updates, mu, nu, nu_max = map_leaves(
+            leaf, 4, updates, state.mu, state.nu, state.nu_max if amsbound else None,
             params)
         return new_updates, AdaBoundState(
             count=count, base_lr=base_lr, mu=mu, nu=nu,
-            nu_max=nu_max if amsbound else (), effective_lr=eff)
+            nu_max=nu_max if amsbound else (),
+            record_scalars=(step, lower, upper, jnp.asarray(eps, sdtype)))
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -367,7 +379,7 @@ def scale_by_adamod(
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             eta=zeros_like_tree(params),
-            effective_lr=zeros_per_leaf(params),
+            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 2,
         )
 
     def update_fn(
@@ -398,12 +410,12 @@ def scale_by_adamod(
             if decay_on:
                 u = u + (lr.astype(acc) * jnp.asarray(weight_decay, acc)) * p.astype(acc)
             return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    s_.astype(s.dtype),
-                    recomputed_leaf_mean(_capped_step_size, v_, s_, *scalars))
+                    s_.astype(s.dtype))
 
-        new_updates, mu, nu, eta, eff = map_leaves(
-            leaf, 5, updates, state.mu, state.nu, state.eta, params)
-        return new_updates, AdaModState(count=count, mu=mu, nu=nu, eta=eta, effective_lr=eff)
+        new_updates, mu, nu, eta = map_leaves(
+            leaf, 4, updates, state.mu, state.nu, state.eta, params)
+        return new_updates, AdaModState(count=count, mu=mu, nu=nu, eta=eta,
+                                        record_scalars=(step, jnp.asarray(eps, sdtype)))
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -28,9 +28,9 @@ from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
     leaf_mean,
+    leaf_means_on_read,
     map_leaves,
     nonnegative_ratio,
-    recomputed_leaf_mean,
     require_params,
     scalar_dtype,
     smallest_normal,
@@ -73,8 +73,16 @@ class StableAdamWState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     mu: PyTree  # like params: bias-corrected first moment
     nu: PyTree  # like params: bias-corrected second moment
-    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean step size applied
-    #                       to mu at the last update (0 before it)
+    leaf_lr: PyTree  # like params, one scalar per leaf: the learning rate lr / max(RMS, 1)
+    #                  the leaf's last update applied (scalar dtype)
+    eps: jax.Array  # eps, for the record
+
+    @property
+    def effective_lr(self) -> PyTree:
+        """Like params, one float32 scalar per leaf: the mean step size applied to mu at the
+        last update (0 before it), recomputed from the state when read."""
+        return leaf_means_on_read(self.count, _stable_step_size, (self.nu, self.leaf_lr),
+                                  (self.eps,))
 
 
 class AdamAtan2State(NamedTuple):
@@ -158,7 +166,8 @@ def scale_by_stable_adamw(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
-            effective_lr=zeros_per_leaf(params),
+            leaf_lr=jax.tree.map(lambda p: jnp.zeros((), scalar_dtype(params)), params),
+            eps=jnp.asarray(eps, scalar_dtype(params)),
         )
 
     def update_fn(
@@ -195,10 +204,11 @@ def scale_by_stable_adamw(
             if decay_on:
                 u = u + lr_t * jnp.asarray(weight_decay, acc) * p.astype(acc)
             return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    recomputed_leaf_mean(_stable_step_size, v_, *scalars))
+                    lr_t.astype(sdtype))
 
-        new_updates, mu, nu, eff = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
-        return new_updates, StableAdamWState(count=count, mu=mu, nu=nu, effective_lr=eff)
+        new_updates, mu, nu, leaf_lr = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
+        return new_updates, StableAdamWState(count=count, mu=mu, nu=nu, leaf_lr=leaf_lr,
+                                             eps=state.eps)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

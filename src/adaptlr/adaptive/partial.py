@@ -29,6 +29,7 @@ from adaptlr._base import (
 from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
+    leaf_means_on_read,
     map_leaves,
     nonnegative_ratio,
     recomputed_leaf_mean,
@@ -77,8 +78,20 @@ class PAdamState(NamedTuple):
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     nu_max: PyTree  # like params: running maximum of nu (amsgrad=True), else ()
-    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean step size applied
-    #                       to mu at the last update (0 before it)
+    record_scalars: tuple[jax.Array, ...]  # (step, eps, 2p) of the last update
+
+    @property
+    def effective_lr(self) -> PyTree:
+        """Like params, one float32 scalar per leaf: the mean step size applied to mu at the
+        last update (0 before it), recomputed from the state when read (with ``pow`` for the
+        root, which may differ from the update's square roots in the last bit)."""
+        vhat = self.nu_max if jax.tree.leaves(self.nu_max) else self.nu
+
+        def step_size(v: jax.Array, step: jax.Array, eps: jax.Array, power: jax.Array,
+                      tiny: jax.Array) -> jax.Array:
+            return _partial_step_size(v, step, eps, tiny, root=lambda x: x**power)
+
+        return leaf_means_on_read(self.count, step_size, (vhat,), self.record_scalars)
 
 
 class QHAdamState(NamedTuple):
@@ -188,7 +201,7 @@ def scale_by_padam(
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             nu_max=zeros_like_tree(params) if amsgrad else (),
-            effective_lr=zeros_per_leaf(params),
+            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 3,
         )
 
     def update_fn(
@@ -219,12 +232,13 @@ def scale_by_padam(
             step_size = functools.partial(_partial_step_size, root=_root(2 * partial))
             eta = step_size(vhat, *scalars)
             return ((eta * m_).astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    vmax_out, recomputed_leaf_mean(step_size, vhat, *scalars))
+                    vmax_out)
 
-        new_updates, mu, nu, nu_max, eff = map_leaves(
-            leaf, 5, updates, state.mu, state.nu, state.nu_max if amsgrad else None, params)
+        new_updates, mu, nu, nu_max = map_leaves(
+            leaf, 4, updates, state.mu, state.nu, state.nu_max if amsgrad else None, params)
+        scalars = (step, jnp.asarray(eps, sdtype), jnp.asarray(2 * partial, sdtype))
         return new_updates, PAdamState(count=count, mu=mu, nu=nu,
-                                       nu_max=nu_max if amsgrad else (), effective_lr=eff)
+                                       nu_max=nu_max if amsgrad else (), record_scalars=scalars)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -33,7 +33,7 @@ from adaptlr._base import (
     check_all,
     tree_vdot,
 )
-from adaptlr.adaptive._common import leaf_mean, zeros_per_leaf
+from adaptlr.adaptive._common import leaf_means_on_read
 
 __all__ = [
     "AUTOSTEP_RANGES",
@@ -82,9 +82,11 @@ def _initial_step_sizes(params: PyTree, value: Any) -> PyTree:
     return jax.tree.map(lambda p: jnp.full(p.shape, value, accumulation_dtype(p.dtype)), params)
 
 
-def _leaf_means(step_sizes: PyTree) -> PyTree:
-    """The step-size record: one float32 mean per leaf (``0`` for a zero-size leaf)."""
-    return jax.tree.map(leaf_mean, step_sizes)
+def _leaf_means(count: jax.Array, step_sizes: PyTree) -> PyTree:
+    """The step-size record: one float32 mean per leaf (``0`` for a zero-size leaf, and before
+    the first update). A property of the states rather than a field, so that an update does
+    not spend a pass over the step sizes on a record that nobody reads."""
+    return leaf_means_on_read(count, lambda alpha, tiny: alpha, (step_sizes,))
 
 
 def _curvature(updates: PyTree, curvature: PyTree | None) -> PyTree:
@@ -115,8 +117,12 @@ class ScaleByDeltaBarDeltaState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates so far
     bar_delta: PyTree  # like params: the average gradient \bar\delta_{t-1}
     step_sizes: PyTree  # like params, accumulation dtype: epsilon_{t-1}, the learned rates
-    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean of epsilon_t
-    #                       (0 before the first update)
+
+    @property
+    def effective_lr(self) -> PyTree:
+        """Like params, one float32 scalar per leaf: the mean of the learned step sizes
+        (0 before the first update), computed from ``step_sizes`` when read."""
+        return _leaf_means(self.count, self.step_sizes)
 
 
 def scale_by_delta_bar_delta(
@@ -175,7 +181,6 @@ def scale_by_delta_bar_delta(
             count=jnp.zeros((), jnp.int32),
             bar_delta=_zeros(params, accumulate=False),
             step_sizes=_initial_step_sizes(params, learning_rate),
-            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -196,7 +201,6 @@ def scale_by_delta_bar_delta(
         )
         return _descent_scaled(eps, updates), ScaleByDeltaBarDeltaState(
             count=optax.safe_increment(state.count), bar_delta=bar_delta, step_sizes=eps,
-            effective_lr=_leaf_means(eps),
         )
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -240,8 +244,12 @@ class ScaleByIdbdState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: number of updates so far
     trace: PyTree  # like params, accumulation dtype: h, the decaying trace of weight changes
     step_sizes: PyTree  # like params, accumulation dtype: alpha = exp(beta), the learned rates
-    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean of alpha_t
-    #                       (0 before the first update)
+
+    @property
+    def effective_lr(self) -> PyTree:
+        """Like params, one float32 scalar per leaf: the mean of the learned step sizes
+        (0 before the first update), computed from ``step_sizes`` when read."""
+        return _leaf_means(self.count, self.step_sizes)
 
 
 def scale_by_idbd(
@@ -299,7 +307,6 @@ def scale_by_idbd(
             count=jnp.zeros((), jnp.int32),
             trace=_zeros(params, accumulate=True),
             step_sizes=_initial_step_sizes(params, learning_rate),
-            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -323,7 +330,6 @@ def scale_by_idbd(
         alpha, trace = _unzip(updates, jax.tree.map(step, alpha_prev, state.trace, updates, curv))
         return _descent_scaled(alpha, updates), ScaleByIdbdState(
             count=optax.safe_increment(state.count), trace=trace, step_sizes=alpha,
-            effective_lr=_leaf_means(alpha),
         )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -367,8 +373,12 @@ class ScaleByAutostepState(NamedTuple):
     trace: PyTree  # like params, accumulation dtype: h, as in IDBD
     normalizer: PyTree  # like params, accumulation dtype: v, running max of |g h|
     step_sizes: PyTree  # like params, accumulation dtype: alpha, the learned rates
-    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean of alpha_t
-    #                       (0 before the first update)
+
+    @property
+    def effective_lr(self) -> PyTree:
+        """Like params, one float32 scalar per leaf: the mean of the learned step sizes
+        (0 before the first update), computed from ``step_sizes`` when read."""
+        return _leaf_means(self.count, self.step_sizes)
 
 
 def scale_by_autostep(
@@ -430,7 +440,6 @@ def scale_by_autostep(
             trace=_zeros(params, accumulate=True),
             normalizer=_zeros(params, accumulate=True),
             step_sizes=_initial_step_sizes(params, learning_rate),
-            effective_lr=zeros_per_leaf(params),
         )
 
     def update_fn(
@@ -473,7 +482,7 @@ def scale_by_autostep(
         )
         return _descent_scaled(alpha, updates), ScaleByAutostepState(
             count=optax.safe_increment(state.count), trace=trace, normalizer=normalizer,
-            step_sizes=alpha, effective_lr=_leaf_means(alpha),
+            step_sizes=alpha,
         )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

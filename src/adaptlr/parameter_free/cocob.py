@@ -14,9 +14,9 @@ from adaptlr._base import (
     PyTree,
     check_all,
     is_checkable,
+    leaf_mean,
     map_leaves,
     nonnegative_ratio,
-    leaf_mean,
     smallest_normal,
 )
 
@@ -45,7 +45,7 @@ class COCOBState(NamedTuple):
     logging inside the jitted step) pays that pass only when it is wanted.
     """
 
-    count: jax.Array  # int32 number of updates so far (the record is 0 before the first)
+    count: jax.Array  # type: ignore[assignment]  # int32: updates so far (the record is 0 before the first)
     alpha: jax.Array  # the warm-up cap alpha, a scalar (needed to recompute the bet)
     init_params: PyTree  # w_1, the point the bets are made from (parameter dtype)
     sum_neg_grads: PyTree  # theta_t = -sum_k g_k (state dtype)
