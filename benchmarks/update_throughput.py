@@ -410,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         "torch": {"python": args.torch_python, "repeats": args.torch_repeats or args.repeats,
                   "threads": args.torch_threads},
         "compiler_options": dict(COMPILER_OPTIONS),
+        # Process-wide settings that change the timings (XLA flags, the C allocator's).
+        "environment": {k: os.environ[k] for k in ("XLA_FLAGS", "GLIBC_TUNABLES")
+                        if k in os.environ},
         "copy_bandwidth_gb_per_s": {
             t: statistics.median(r["copy_gb_per_s"] for r in rows if r["tree"] == t)
             for t in args.trees if not args.bytes_only},

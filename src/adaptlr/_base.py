@@ -60,9 +60,11 @@ __all__ = [
     "leaf_means_on_read",
     "map_leaves",
     "nonnegative_ratio",
+    "own_copy",
     "recomputed_leaf_mean",
     "record_learning_rate",
     "resolve",
+    "scalar_dtype",
     "scale_by_learning_rate",
     "smallest_normal",
     "tree_l1_norm",
@@ -201,6 +203,24 @@ def _scalar_dtype(leaves: list[jax.Array]) -> jnp.dtype:
     for leaf in leaves:
         dtype = jnp.promote_types(dtype, accumulation_dtype(leaf.dtype))
     return jnp.dtype(dtype)
+
+
+def scalar_dtype(tree: PyTree, state_dtype: Any = None) -> jnp.dtype:
+    """Dtype of a method's scalar statistics (step sizes, norms, sums) for this tree: float32,
+    or float64 when a leaf of ``tree`` (or ``state_dtype``) is float64."""
+    dtype = jnp.dtype(jnp.float32)
+    for leaf in jax.tree.leaves(tree):
+        dtype = jnp.promote_types(dtype, accumulation_dtype(jnp.asarray(leaf).dtype))
+    if state_dtype is not None:
+        dtype = jnp.promote_types(dtype, accumulation_dtype(state_dtype))
+    return jnp.dtype(dtype)
+
+
+def own_copy(tree: PyTree) -> PyTree:
+    """A copy of ``tree`` in new buffers, for states that keep the initial parameters: a state
+    that shares the parameters' buffers cannot be donated together with them
+    (``jax.jit(..., donate_argnums=...)`` rejects the call)."""
+    return jax.tree.map(jnp.copy, tree)
 
 
 def _reduce(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> jax.Array:

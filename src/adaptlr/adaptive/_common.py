@@ -15,13 +15,13 @@ import jax.numpy as jnp
 # are re-exported here for the modules of this package.
 from adaptlr._base import (
     PyTree,
-    accumulation_dtype,
     is_checkable,
     leaf_mean,
     leaf_means_on_read,
     map_leaves,
     nonnegative_ratio,
     recomputed_leaf_mean,
+    scalar_dtype,
     smallest_normal,
     zeros_per_leaf,
 )
@@ -40,14 +40,6 @@ __all__ = [
     "zeros_like_tree",
     "zeros_per_leaf",
 ]
-
-
-def scalar_dtype(params: PyTree) -> jnp.dtype:
-    """Dtype of scalar statistics for this tree: float32, or float64 when any leaf is f64."""
-    dtype = jnp.dtype(jnp.float32)
-    for leaf in jax.tree.leaves(params):
-        dtype = jnp.promote_types(dtype, accumulation_dtype(jnp.asarray(leaf).dtype))
-    return jnp.dtype(dtype)
 
 
 def bias_correction(decay: Any, count: jax.Array, dtype: Any) -> jax.Array:

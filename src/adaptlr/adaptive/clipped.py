@@ -7,6 +7,7 @@ exceeds one, AdaFactor's update clipping moved onto AdamW. Adam-atan2 replaces
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -27,7 +28,6 @@ from adaptlr._base import (
 from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
-    leaf_mean,
     leaf_means_on_read,
     map_leaves,
     nonnegative_ratio,
@@ -35,7 +35,6 @@ from adaptlr.adaptive._common import (
     scalar_dtype,
     smallest_normal,
     zeros_like_tree,
-    zeros_per_leaf,
 )
 
 __all__ = [
@@ -91,8 +90,69 @@ class AdamAtan2State(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
-    effective_lr: PyTree  # like params, one float32 scalar per leaf: mean of update /
-    #                       bias-corrected mu at the last update (0 before it)
+    record_scalars: tuple[jax.Array, ...]  # (lr a, 1 / (1 - b1^t), b^2 / (1 - b2^t)), last update
+
+    @property
+    def effective_lr(self) -> PyTree:
+        """Like params, one float32 scalar per leaf: the mean over the leaf of the decay-free
+        update divided by the bias-corrected momentum at the last update (0 before it),
+        recomputed from the state when read."""
+        return leaf_means_on_read(self.count, _atan2_step_size, (self.mu, self.nu),
+                                  self.record_scalars)
+
+
+def _atan2_nonnegative_x(y: jax.Array, x: jax.Array) -> jax.Array:
+    """``atan2(y, x)`` for ``x >= 0``, from arithmetic that XLA vectorises.
+
+    XLA:CPU evaluates ``jnp.arctan2`` about 8x (float32) and 3x (float64) slower than this,
+    which made Adam-atan2's step compute-bound. The quotient of the smaller by the larger of
+    ``|y|`` and ``x`` lies in [0, 1]; above tan(pi/12) it is mapped by
+    ``atan(t) = pi/6 + atan((sqrt(3) t - 1) / (t + sqrt(3)))`` into [-tan(pi/12), tan(pi/12)],
+    where the Taylor series ``atan(r) = sum_k (-1)^k r^(2k+1) / (2k+1)`` converges by a factor
+    ``r^2 <= 0.072`` per term: 7 terms reach float32's precision, 16 float64's. Measured
+    against a float64 ``arctan2`` (``tests/adaptive/test_clipped.py``): within 2.3 ulp in
+    float32 and 4 ulp in float64, where ``jnp.arctan2`` is within 1.5 and 1. ``x = -0`` counts
+    as ``+0`` (``arctan2(0, -0)`` would be pi).
+
+    ``x`` and the quotient ``t`` pass through ``abs`` (exact, both are >= 0): XLA does not fuse
+    an expensive producer (``sqrt``, a division) into a consumer that uses it more than once;
+    it writes it out instead, a fresh buffer and 8 bytes per entry. Behind the ``abs`` each is
+    used once, and the whole step stays one pass.
+    """
+    dtype = y.dtype
+    terms = 16 if dtype == jnp.float64 else 7
+
+    def const(value: float) -> jax.Array:
+        return jnp.asarray(value, dtype)
+
+    x = jnp.abs(x)
+    ay = jnp.abs(y)
+    hi, lo = jnp.maximum(ay, x), jnp.minimum(ay, x)
+    t = jnp.abs(lo / jnp.where(hi > 0, hi, 1))
+    reduced = t > const(math.tan(math.pi / 12))
+    sqrt3 = const(math.sqrt(3.0))
+    r = jnp.where(reduced, (sqrt3 * t - 1) / (t + sqrt3), t)
+    r2 = r * r
+    series = const((-1) ** (terms - 1) / (2 * terms - 1))
+    for k in range(terms - 2, -1, -1):
+        series = series * r2 + const((-1) ** k / (2 * k + 1))
+    angle = r * series
+    angle = jnp.where(reduced, const(math.pi / 6) + angle, angle)
+    angle = jnp.where(ay > x, const(math.pi / 2) - angle, angle)
+    return jnp.copysign(angle, y)
+
+
+def _atan2_step_size(m: jax.Array, v: jax.Array, scale: jax.Array, inv_bc1: jax.Array,
+                     den_scale: jax.Array, tiny: jax.Array) -> jax.Array:
+    """Adam-atan2's update per unit of bias-corrected momentum, ``scale atan2(m^, d) / m^``
+    with ``d = b sqrt(v^)``; its limit ``scale / d`` where ``m^ = 0``, and 0 where both are 0."""
+    del tiny
+    m_hat = m * inv_bc1
+    den = jnp.sqrt(v * den_scale)
+    nonzero = m_hat != 0
+    ratio = jnp.where(nonzero, _atan2_nonnegative_x(m_hat, den) / jnp.where(nonzero, m_hat, 1),
+                      jnp.where(den > 0, 1 / jnp.where(den > 0, den, 1), 0))
+    return scale * ratio
 
 
 def _debiased_decay(decay: float, count: jax.Array, dtype: jnp.dtype) -> jax.Array:
@@ -289,7 +349,7 @@ def scale_by_adam_atan2(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
-            effective_lr=zeros_per_leaf(params),
+            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 3,
         )
 
     def update_fn(
@@ -309,24 +369,19 @@ def scale_by_adam_atan2(
             m0, v0 = m.astype(acc), v.astype(acc)
             m_ = m0 + w1 * (g_ - m0)
             v_ = v0 + w2 * (g_ * g_ - v0)
-            b_ = jnp.asarray(b, acc)
-            scale = lr.astype(acc) * jnp.asarray(a, acc)
-            den = jnp.sqrt(v_ * (b_ * b_ / bc2.astype(acc)))
-            m_hat = m_ * (1 / bc1.astype(acc))
-            angle = jnp.arctan2(m_hat, den)
-            # The record reads the angle the update uses (written out once) rather than
-            # recomputing it: atan2 costs far more on CPU than the 8 bytes per parameter.
-            nonzero = m_hat != 0
-            ratio = jnp.where(nonzero, angle / jnp.where(nonzero, m_hat, 1),
-                              jnp.where(den > 0, 1 / jnp.where(den > 0, den, 1), 0))
-            u = scale * angle
+            den = jnp.sqrt(v_ * den_scale.astype(acc))
+            m_hat = m_ * inv_bc1.astype(acc)
+            u = scale.astype(acc) * _atan2_nonnegative_x(m_hat, den)
             if decay_on:
                 u = u + lr.astype(acc) * jnp.asarray(weight_decay, acc) * p.astype(acc)
-            return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    leaf_mean(scale * ratio))
+            return u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype)
 
-        new_updates, mu, nu, eff = map_leaves(leaf, 4, updates, state.mu, state.nu, params)
-        return new_updates, AdamAtan2State(count=count, mu=mu, nu=nu, effective_lr=eff)
+        scale = lr * jnp.asarray(a, sdtype)
+        inv_bc1 = 1 / bc1
+        den_scale = jnp.asarray(b, sdtype) * jnp.asarray(b, sdtype) / bc2
+        new_updates, mu, nu = map_leaves(leaf, 3, updates, state.mu, state.nu, params)
+        return new_updates, AdamAtan2State(count=count, mu=mu, nu=nu,
+                                           record_scalars=(scale, inv_bc1, den_scale))
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -17,6 +17,8 @@ from adaptlr._base import (
     leaf_mean,
     map_leaves,
     nonnegative_ratio,
+    own_copy,
+    scalar_dtype,
     smallest_normal,
 )
 
@@ -27,12 +29,6 @@ RANGES = {
     "eps": NON_NEGATIVE,  # initial value of the gradient-range estimate L
     "weight_decay": NON_NEGATIVE,
 }
-
-
-def _own_copy(params: PyTree) -> PyTree:
-    """A copy of ``params`` in new buffers: a state that shares the parameters' buffers cannot
-    be donated together with them (``jax.jit(..., donate_argnums=...)`` rejects the call)."""
-    return jax.tree.map(jnp.copy, params)
 
 
 class COCOBState(NamedTuple):
@@ -66,12 +62,6 @@ class COCOBState(NamedTuple):
             return jnp.where(self.count > 0, leaf_mean(beta), 0)
 
         return jax.tree.map(record, self.reward, self.max_abs_grad, self.sum_abs_grads)
-
-
-def _scalar_dtype(leaves: list[jax.Array], state_dtype: Any) -> jnp.dtype:
-    """float32, or float64 where a parameter or the state is float64."""
-    dtypes = [x.dtype for x in leaves] + ([state_dtype] if state_dtype is not None else [])
-    return jnp.result_type(jnp.float32, *(jnp.promote_types(d, jnp.float32) for d in dtypes))
 
 
 def _bet(reward: jax.Array, lmax: jax.Array, gsum: jax.Array, alpha: jax.Array,
@@ -156,8 +146,8 @@ def scale_by_cocob(
 
         return COCOBState(
             count=jnp.zeros((), jnp.int32),
-            alpha=jnp.asarray(alpha, _scalar_dtype(jax.tree.leaves(params), state_dtype)),
-            init_params=_own_copy(params),
+            alpha=jnp.asarray(alpha, scalar_dtype(params, state_dtype)),
+            init_params=own_copy(params),
             sum_neg_grads=jax.tree.map(zeros, params),
             sum_abs_grads=jax.tree.map(zeros, params),
             max_abs_grad=jax.tree.map(lambda x: jnp.full(x.shape, eps, state_dtype or x.dtype),

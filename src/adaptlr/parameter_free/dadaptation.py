@@ -47,11 +47,11 @@ from adaptlr._base import (
     Interval,
     PyTree,
     ScalarOrSchedule,
-    accumulation_dtype,
     check,
     check_all,
     is_checkable,
     resolve,
+    scalar_dtype,
     tree_l1_norm,
     tree_max_abs,
     tree_norm,
@@ -112,15 +112,6 @@ _NO_PARAMS = "{name} needs the parameters: call update(updates, state, params)"
 # --------------------------------------------------------------------------------------------
 # Shared pieces
 # --------------------------------------------------------------------------------------------
-
-
-def _scalar_dtype(params: PyTree, state_dtype: Any = None) -> jnp.dtype:
-    """Dtype of the scalars and of the element-wise arithmetic: at least float32."""
-    dtype = jnp.dtype(jnp.float32 if state_dtype is None else state_dtype)
-    dtype = jnp.promote_types(dtype, jnp.float32)
-    for leaf in jax.tree.leaves(params):
-        dtype = jnp.promote_types(dtype, accumulation_dtype(leaf.dtype))
-    return jnp.dtype(dtype)
 
 
 def _scalar(value: jax.Array | float, dtype: jnp.dtype) -> jax.Array:
@@ -272,7 +263,7 @@ def scale_by_dadapt_sgd(
     _check_state_dtype(state_dtype)
 
     def init_fn(params: PyTree) -> DAdaptSGDState:
-        dtype = _scalar_dtype(params, state_dtype)
+        dtype = scalar_dtype(params, state_dtype)
         return DAdaptSGDState(
             count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             numerator=jnp.zeros((), dtype), g0_norm=jnp.zeros((), dtype),
@@ -425,7 +416,7 @@ def scale_by_dadapt_adagrad(
     _check_state_dtype(state_dtype)
 
     def init_fn(params: PyTree) -> DAdaptAdaGradState:
-        dtype = _scalar_dtype(params, state_dtype)
+        dtype = scalar_dtype(params, state_dtype)
         return DAdaptAdaGradState(
             count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             gsq_weighted=jnp.zeros((), dtype), sksq_weighted=jnp.zeros((), dtype),
@@ -609,7 +600,7 @@ def scale_by_dadapt_adam(
     needs_params = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> DAdaptAdamState:
-        dtype = _scalar_dtype(params, state_dtype)
+        dtype = scalar_dtype(params, state_dtype)
         return DAdaptAdamState(
             count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             numerator=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
@@ -810,7 +801,7 @@ def scale_by_dadapt_adan(
     needs_params = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> DAdaptAdanState:
-        dtype = _scalar_dtype(params, state_dtype)
+        dtype = scalar_dtype(params, state_dtype)
         return DAdaptAdanState(
             count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             gsq_weighted=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),
@@ -988,7 +979,7 @@ def scale_by_dadapt_lion(
     needs_params = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> DAdaptLionState:
-        dtype = _scalar_dtype(params, state_dtype)
+        dtype = scalar_dtype(params, state_dtype)
         return DAdaptLionState(
             count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
             numerator=jnp.zeros((), dtype), effective_lr=jnp.zeros((), dtype),

@@ -23,7 +23,9 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    own_copy,
     resolve,
+    scalar_dtype,
     tree_norm,
     tree_sq_norm,
 )
@@ -64,19 +66,6 @@ DOWG_RANGES = {
 
 #: Range of the averaging exponent.
 AVERAGING_RANGES = {"gamma": NON_NEGATIVE}
-
-
-def _scalar_dtype(tree: PyTree) -> jnp.dtype:
-    dtype = jnp.dtype(jnp.float32)
-    for leaf in jax.tree.leaves(tree):
-        dtype = jnp.promote_types(dtype, accumulation_dtype(leaf.dtype))
-    return jnp.dtype(dtype)
-
-
-def _own_copy(params: PyTree) -> PyTree:
-    """A copy of ``params`` in new buffers: a state that shares the parameters' buffers cannot
-    be donated together with them (``jax.jit(..., donate_argnums=...)`` rejects the call)."""
-    return jax.tree.map(jnp.copy, params)
 
 
 def _flatten(tree: PyTree) -> tuple[list[Any], Any]:
@@ -188,14 +177,14 @@ def scale_by_dog(
     _check_dog(learning_rate, reps_rel, eps, init_eta)
 
     def init_fn(params: PyTree) -> DoGState:
-        dtype = _scalar_dtype(params)
+        dtype = scalar_dtype(params)
         if init_eta is None:
             r_eps = reps_rel * (1 + tree_norm(params).astype(dtype))
         else:
             r_eps = jnp.zeros((), dtype)
         return DoGState(
             count=jnp.zeros((), jnp.int32),
-            init_params=_own_copy(params),
+            init_params=own_copy(params),
             max_distance=jnp.asarray(r_eps, dtype),
             sum_sq_grads=jnp.asarray(eps, dtype),
             effective_lr=jnp.zeros((), dtype),
@@ -354,7 +343,7 @@ def scale_by_ldog(
             r_eps = [jnp.zeros((), d) for d in dtypes]
         return LDoGState(
             count=jnp.zeros((), jnp.int32),
-            init_params=_own_copy(params),
+            init_params=own_copy(params),
             max_distance=treedef.unflatten(r_eps),
             sum_sq_grads=treedef.unflatten([jnp.asarray(eps, d) for d in dtypes]),
             effective_lr=treedef.unflatten([jnp.zeros((), d) for d in dtypes]),
@@ -495,11 +484,11 @@ def scale_by_dowg(
     check_all(DOWG_RANGES, learning_rate=learning_rate, reps_rel=reps_rel)
 
     def init_fn(params: PyTree) -> DoWGState:
-        dtype = _scalar_dtype(params)
+        dtype = scalar_dtype(params)
         r_eps = reps_rel * (1 + tree_norm(params).astype(dtype))
         return DoWGState(
             count=jnp.zeros((), jnp.int32),
-            init_params=_own_copy(params),
+            init_params=own_copy(params),
             max_sq_distance=jnp.square(jnp.asarray(r_eps, dtype)),
             weighted_sum_sq_grads=jnp.zeros((), dtype),
             effective_lr=jnp.zeros((), dtype),

@@ -30,6 +30,7 @@ from adaptlr._base import (
     check_choice,
     is_checkable,
     leaf_mean,
+    scalar_dtype,
     tree_norm,
     tree_vdot,
 )
@@ -61,13 +62,6 @@ ADAM_RANGES: dict[str, Interval] = {
     **_COMMON, "b1": UNIT_INTERVAL, "b2": UNIT_INTERVAL, "eps": NON_NEGATIVE,
 }
 RANGES: dict[str, Interval] = {**SGD_RANGES, **ADAM_RANGES}
-
-
-def _scalar_dtype(tree: PyTree) -> jnp.dtype:
-    dtype = jnp.dtype(jnp.float32)
-    for leaf in jax.tree.leaves(tree):
-        dtype = jnp.promote_types(dtype, accumulation_dtype(leaf.dtype))
-    return jnp.dtype(dtype)
 
 
 def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
@@ -121,7 +115,7 @@ def _scale_by_hypergradient(
             return jax.tree.map(
                 lambda p: jnp.full(p.shape, value, accumulation_dtype(p.dtype)), params
             )
-        return jnp.asarray(value, _scalar_dtype(params))
+        return jnp.asarray(value, scalar_dtype(params))
 
     def init_fn(params: PyTree) -> ScaleByHypergradientState:
         return ScaleByHypergradientState(
@@ -436,7 +430,7 @@ def hypergradient(
         )
 
     def init_fn(params: PyTree) -> HypergradientState:
-        dtype = _scalar_dtype(params)
+        dtype = scalar_dtype(params)
         return HypergradientState(
             learning_rate=jnp.asarray(learning_rate, dtype),
             previous_tangent=optax.tree.zeros_like(params),

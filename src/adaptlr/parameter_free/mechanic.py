@@ -15,10 +15,11 @@ from adaptlr._base import (
     UNIT_INTERVAL,
     PyTree,
     ScalarOrSchedule,
-    accumulation_dtype,
     check,
     check_all,
+    own_copy,
     resolve,
+    scalar_dtype,
     tree_sq_norm,
     tree_vdot,
 )
@@ -59,19 +60,6 @@ class MechanicState(NamedTuple):
     sum_sq_products: jax.Array  # v_t, discounted sum of h^2 (scalar dtype)
     reward: jax.Array  # r_t, clipped discounted reward (scalar dtype)
     effective_lr: jax.Array  # shape=(), scalar dtype: learning_rate * sum(s) at the last update
-
-
-def _scalar_dtype(tree: PyTree) -> jnp.dtype:
-    dtype = jnp.dtype(jnp.float32)
-    for leaf in jax.tree.leaves(tree):
-        dtype = jnp.promote_types(dtype, accumulation_dtype(leaf.dtype))
-    return jnp.dtype(dtype)
-
-
-def _own_copy(params: PyTree) -> PyTree:
-    """A copy of ``params`` in new buffers: a state that shares the parameters' buffers cannot
-    be donated together with them (``jax.jit(..., donate_argnums=...)`` rejects the call)."""
-    return jax.tree.map(jnp.copy, params)
 
 
 def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
@@ -173,7 +161,7 @@ def mechanize(
     base = optax.with_extra_args_support(base_optimizer)
 
     def init_fn(params: PyTree) -> MechanicState:
-        dtype = _scalar_dtype(params)
+        dtype = scalar_dtype(params)
 
         def zeros() -> jax.Array:  # a new buffer per field, so the state can be donated
             return jnp.zeros((n,), dtype)
@@ -181,7 +169,7 @@ def mechanize(
         return MechanicState(
             base_state=base.init(params),
             count=jnp.zeros((), jnp.int32),
-            reference=_own_copy(params),
+            reference=own_copy(params),
             delta=jax.tree.map(jnp.zeros_like, params) if store_delta else optax.EmptyState(),
             scale=zeros(),
             max_product=jnp.full((n,), _INITIAL_MAX_PRODUCT, dtype),

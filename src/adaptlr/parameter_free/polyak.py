@@ -25,9 +25,9 @@ from adaptlr._base import (
     UNIT_INTERVAL,
     Interval,
     PyTree,
-    accumulation_dtype,
     check_all,
     is_checkable,
+    scalar_dtype,
     tree_sq_norm,
 )
 
@@ -56,13 +56,6 @@ ALIG_RANGES: dict[str, Interval] = {
 }
 #: Every documented range in this module (the registry publishes the per-method ones).
 RANGES: dict[str, Interval] = {**SPS_RANGES, **ALIG_RANGES}
-
-
-def _scalar_dtype(tree: PyTree) -> jnp.dtype:
-    dtype = jnp.dtype(jnp.float32)
-    for leaf in jax.tree.leaves(tree):
-        dtype = jnp.promote_types(dtype, accumulation_dtype(leaf.dtype))
-    return jnp.dtype(dtype)
 
 
 def _loss_value(value: Any, method: str, dtype: jnp.dtype) -> jax.Array:
@@ -149,7 +142,7 @@ def scale_by_sps(
         check_all(SPS_RANGES, max_lr=max_lr)
 
     def init_fn(params: PyTree) -> ScaleBySpsState:
-        return ScaleBySpsState(effective_lr=jnp.zeros((), _scalar_dtype(params)))
+        return ScaleBySpsState(effective_lr=jnp.zeros((), scalar_dtype(params)))
 
     def update_fn(
         updates: PyTree,
@@ -279,7 +272,7 @@ def scale_by_alig(
     def init_fn(params: PyTree) -> ScaleByAligState:
         buffer = optax.tree.zeros_like(params) if use_momentum else None
         return ScaleByAligState(
-            momentum_buffer=buffer, effective_lr=jnp.zeros((), _scalar_dtype(params))
+            momentum_buffer=buffer, effective_lr=jnp.zeros((), scalar_dtype(params))
         )
 
     def update_fn(

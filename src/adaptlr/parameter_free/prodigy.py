@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, NamedTuple
 
@@ -22,6 +21,7 @@ from adaptlr._base import (
     check_all,
     is_checkable,
     resolve,
+    scalar_dtype,
     tree_l1_norm,
     tree_vdot,
 )
@@ -65,11 +65,6 @@ def _state_dtype(dtype: Any, state_dtype: Any) -> jnp.dtype:
         return jnp.dtype(state_dtype)
     # d**2 * g**2 is about 1e-12 * g**2 at the start: below float16's range, not bfloat16's.
     return jnp.dtype(jnp.float32) if jnp.dtype(dtype) == jnp.float16 else jnp.dtype(dtype)
-
-
-def _scalar_dtype(params: PyTree) -> jnp.dtype:
-    dtypes = [accumulation_dtype(x.dtype) for x in jax.tree.leaves(params)]
-    return jnp.dtype(functools.reduce(jnp.promote_types, dtypes, jnp.dtype(jnp.float32)))
 
 
 def scale_by_prodigy(
@@ -214,7 +209,7 @@ def scale_by_prodigy(
         return x if slice_p == 1 else x.reshape(-1)[::slice_p]
 
     def init_fn(params: PyTree) -> ProdigyState:
-        sdtype = _scalar_dtype(params)
+        sdtype = scalar_dtype(params)
 
         def zeros(x: jax.Array) -> jax.Array:
             return jnp.zeros(x.shape, _state_dtype(x.dtype, state_dtype))
