@@ -104,9 +104,10 @@ class AdamAtan2State(NamedTuple):
 def _atan2_nonnegative_x(y: jax.Array, x: jax.Array) -> jax.Array:
     """``atan2(y, x)`` for ``x >= 0``, from arithmetic that XLA vectorises.
 
-    XLA:CPU evaluates ``jnp.arctan2`` about 8x (float32) and 3x (float64) slower than this,
-    which made Adam-atan2's step compute-bound. The quotient of the smaller by the larger of
-    ``|y|`` and ``x`` lies in [0, 1]; above tan(pi/12) it is mapped by
+    XLA:CPU evaluates ``jnp.arctan2`` about 9x (float32) and 3x (float64) slower than this
+    (``benchmarks/atan2_speed.py``), which made Adam-atan2's step compute-bound. The quotient
+    of the smaller by the larger of ``|y|`` and ``x`` lies in [0, 1]; above tan(pi/12) it is
+    mapped by
     ``atan(t) = pi/6 + atan((sqrt(3) t - 1) / (t + sqrt(3)))`` into [-tan(pi/12), tan(pi/12)],
     where the Taylor series ``atan(r) = sum_k (-1)^k r^(2k+1) / (2k+1)`` converges by a factor
     ``r^2 <= 0.072`` per term: 7 terms reach float32's precision, 16 float64's. Measured
@@ -339,7 +340,10 @@ def scale_by_adam_atan2(
       uses 1e-4; ``b2 = 0.99, a = 1.27, b = 1`` are its defaults. Its options for cautious
       updates, regenerative regularisation and learning-rate-independent decay are left
       out: ``adaptlr.cautious`` wraps any optimizer, and ``weight_decay / learning_rate``
-      gives the last.
+      gives the last. ``atan2`` is our own polynomial evaluation (``_atan2_nonnegative_x``,
+      within 2.3 ulp in float32 and 4 in float64 of the correctly rounded value, where
+      ``torch.atan2`` and ``jnp.arctan2`` are within about 1): several times faster on CPU,
+      and the goldens still agree to 1e-12.
     """
     check_all(ADAM_ATAN2_RANGES, learning_rate=learning_rate, b1=b1, b2=b2,
               weight_decay=weight_decay, a=a, b=b)
