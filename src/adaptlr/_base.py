@@ -198,13 +198,6 @@ def accumulation_dtype(dtype: Any) -> jnp.dtype:
     return jnp.promote_types(jnp.dtype(dtype), jnp.float32)
 
 
-def _scalar_dtype(leaves: list[jax.Array]) -> jnp.dtype:
-    dtype = jnp.dtype(jnp.float32)
-    for leaf in leaves:
-        dtype = jnp.promote_types(dtype, accumulation_dtype(leaf.dtype))
-    return jnp.dtype(dtype)
-
-
 def scalar_dtype(tree: PyTree, state_dtype: Any = None) -> jnp.dtype:
     """Dtype of a method's scalar statistics (step sizes, norms, sums) for this tree: float32,
     or float64 when a leaf of ``tree`` (or ``state_dtype``) is float64."""
@@ -225,7 +218,7 @@ def own_copy(tree: PyTree) -> PyTree:
 
 def _reduce(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> jax.Array:
     leaves = [jax.tree.leaves(t) for t in trees]
-    dtype = _scalar_dtype(leaves[0])
+    dtype = scalar_dtype(leaves[0])
     total = jnp.zeros((), dtype)
     for group in zip(*leaves, strict=True):
         if group[0].size == 0:
@@ -267,7 +260,7 @@ def tree_l1_norm(tree: PyTree) -> jax.Array:
 def tree_max_abs(tree: PyTree) -> jax.Array:
     """Largest absolute entry (``0`` for an empty tree)."""
     leaves = [x for x in jax.tree.leaves(tree) if x.size]
-    dtype = _scalar_dtype(leaves)
+    dtype = scalar_dtype(leaves)
     out = jnp.zeros((), dtype)
     for leaf in leaves:
         out = jnp.maximum(out, jnp.max(jnp.abs(leaf)).astype(dtype))

@@ -14,7 +14,7 @@ from adaptlr._base import (
     PyTree,
     check_all,
     is_checkable,
-    leaf_mean,
+    leaf_means_on_read,
     map_leaves,
     nonnegative_ratio,
     own_copy,
@@ -41,7 +41,7 @@ class COCOBState(NamedTuple):
     logging inside the jitted step) pays that pass only when it is wanted.
     """
 
-    count: jax.Array  # type: ignore[assignment]  # int32: updates so far (the record is 0 before the first)
+    count: jax.Array  # type: ignore[assignment]  # int32: updates so far
     alpha: jax.Array  # the warm-up cap alpha, a scalar (needed to recompute the bet)
     init_params: PyTree  # w_1, the point the bets are made from (parameter dtype)
     sum_neg_grads: PyTree  # theta_t = -sum_k g_k (state dtype)
@@ -54,14 +54,9 @@ class COCOBState(NamedTuple):
         """Like params, one float32 scalar per leaf: the mean over the leaf of the last bet
         beta_t = (L_t + Reward_t) / (L_t max(G_t + L_t, alpha L_t)); 0 before the first update.
         """
-
-        def record(reward: jax.Array, lmax: jax.Array, gsum: jax.Array) -> jax.Array:
-            work = jnp.promote_types(reward.dtype, jnp.float32)
-            beta = _guarded_bet(reward.astype(work), lmax.astype(work), gsum.astype(work),
-                                self.alpha.astype(work), None)
-            return jnp.where(self.count > 0, leaf_mean(beta), 0)
-
-        return jax.tree.map(record, self.reward, self.max_abs_grad, self.sum_abs_grads)
+        return leaf_means_on_read(self.count, _guarded_bet,
+                                  (self.reward, self.max_abs_grad, self.sum_abs_grads),
+                                  (self.alpha,))
 
 
 def _bet(reward: jax.Array, lmax: jax.Array, gsum: jax.Array, alpha: jax.Array,
