@@ -14,6 +14,7 @@ import pytest
 
 import adaptlr
 from adaptlr.parameter_free.cocob import cocob, scale_by_cocob
+from tests.parameter_free._injection import assert_injection_changes_nothing
 from tests.reference_problems import (
     PROBLEMS,
     init_params,
@@ -224,21 +225,7 @@ def test_state_can_be_donated_with_the_parameters() -> None:
     ("factory", "kwargs"), [(cocob, {"alpha": 50.0, "eps": 1e-6, "weight_decay": 1e-3})]
 )
 def test_every_numeric_hyperparameter_can_be_injected(factory: Any, kwargs: dict[str, Any]) -> None:
-    # optax.inject_hyperparams traces every numeric argument; results must not change.
-    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(3, 2), "b": jnp.ones(2)}
-
-    def loss(p: Any) -> jax.Array:
-        return sum(jnp.sum(jnp.square(x - 0.3)) for x in jax.tree.leaves(p))
-
-    finals = []
-    for tx in (factory(**kwargs), optax.inject_hyperparams(factory)(**kwargs)):
-        p, state = params, tx.init(params)
-        for _ in range(3):
-            updates, state = tx.update(jax.grad(loss)(p), state, p)
-            p = optax.apply_updates(p, updates)
-        finals.append(p)
-    for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1]), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert_injection_changes_nothing(factory, kwargs)
 
 
 def test_record_is_computed_on_read_and_zero_before_the_first_update() -> None:
