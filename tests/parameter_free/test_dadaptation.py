@@ -40,6 +40,7 @@ from tests.reference_problems import (
     init_params,
     max_relative_error,
     run_jax,
+    run_replay,
 )
 
 GOLDENS = pathlib.Path(__file__).parent / "goldens"
@@ -115,19 +116,8 @@ def test_matches_reference_on_replayed_gradients(method: str, setting: str, prob
     ref = golden(data, f"{setting}/{problem}/")
     with x64():
         tx = build(method, dict(settings(method))[setting], problem)
-        params = {k: jnp.asarray(v) for k, v in init_params(problem).items()}
-        state = tx.init(params)
-
-        @jax.jit
-        def step(params: Any, state: Any, g: Any) -> Any:
-            updates, state = tx.update(g, state, params)
-            return optax.apply_updates(params, updates), state
-
-        traj = [params]
-        for k in range(STEPS):
-            params, state = step(params, state, {n: jnp.asarray(v[k]) for n, v in grads.items()})
-            traj.append(params)
-        ours = {n: np.stack([np.asarray(traj[i][n]) for i in steps]) for n in ref}
+        ours = run_replay(problem, tx, grads)
+    ours = {n: ours[n][steps] for n in ref}
     assert max_relative_error(ours, ref) <= TOL
 
 
