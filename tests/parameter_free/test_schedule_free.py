@@ -358,26 +358,30 @@ def _bytes_per_param(tx: optax.GradientTransformation, options: dict | None = No
 
 
 @pytest.mark.parametrize(
-    ("ours", "theirs", "in_place", "default_extra"),
+    ("ours", "theirs", "expected"),
     [
-        # SGD: read g, y, z, write y, z = 20; XLA:CPU reads g twice and z twice: 28.
-        (lambda: schedule_free_sgd(), lambda: optax.contrib.schedule_free_sgd(), 28, 0),
-        # AdamW: y' reads z' (the normalised gradient computed once), so z is copied first.
-        (lambda: schedule_free_adamw(), lambda: optax.contrib.schedule_free_adamw(), None, 0),
-        (lambda: adaptlr.prodigy(), lambda: optax.contrib.prodigy(), None, 0),
+        # SGD: read g, y, z, write y, z = 20; XLA:CPU reads g twice and z' once more: 28.
+        # Optax's y' reads the old z and z', so XLA copies z first: 36.
+        (lambda: schedule_free_sgd(), lambda: optax.contrib.schedule_free_sgd(), 28),
+        # AdamW: v pass 12, z pass 16, y pass 20 (the normalised gradient recomputed); 52
+        # for Optax's (its z copied first, the normalised gradient written out once).
+        (lambda: schedule_free_adamw(), lambda: optax.contrib.schedule_free_adamw(), 48),
+        (lambda: schedule_free_radam(), lambda: optax.contrib.schedule_free_adamw(), 48),
+        (lambda: adaptlr.prodigy(), lambda: optax.contrib.prodigy(), None),
     ],
 )
 def test_memory_traffic_not_above_optax_contrib(
-    ours: Any, theirs: Any, in_place: int | None, default_extra: int
+    ours: Any, theirs: Any, expected: int | None
 ) -> None:
-    # Updates are memory-bound; the compiled step must not move more bytes than Optax's.
-    # Rounded to whole bytes per parameter: scalar state (a few dozen bytes) is not traffic.
-    # With region analysis XLA:CPU updates Schedule-Free SGD's z in place (no copy: the exact
-    # count above); Optax's form, where y' reads z', keeps the copy (see the module docstring).
-    if in_place is not None:
-        assert round(_bytes_per_param(ours(), REGION_ANALYSIS)) == in_place
-        assert in_place < round(_bytes_per_param(theirs(), REGION_ANALYSIS))
-    assert round(_bytes_per_param(ours())) <= round(_bytes_per_param(theirs())) + default_extra
+    # Updates are memory-bound; the compiled step must not move more bytes than Optax's, with
+    # XLA's default options and with region analysis. Rounded to whole bytes per parameter:
+    # scalar state (a few dozen bytes) is not traffic. Schedule-Free's y' reads only the new z
+    # (see the module docstring), so z is updated in place without region analysis.
+    for options in (None, REGION_ANALYSIS):
+        mine = round(_bytes_per_param(ours(), options))
+        assert mine <= round(_bytes_per_param(theirs(), options))
+        if expected is not None:
+            assert mine == expected
 
 
 def test_state_dtype_keeps_z_in_float32_for_bfloat16_parameters() -> None:

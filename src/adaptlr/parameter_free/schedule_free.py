@@ -16,21 +16,18 @@ The model's parameters hold ``y`` during training; the state holds ``z``, and ``
 the two (``x = (y - (1-\\beta_1) z) / \\beta_1``), so the memory is that of the base method plus
 one buffer. :func:`schedule_free_eval_params` returns ``x``, the point to evaluate and ship.
 
-Cost: SGD, AdamW and RAdam are one elementwise pass per leaf with no global reduction: the
-training step reads ``g``, ``y``, ``z`` (and ``v``) and writes ``y``, ``z`` (and ``v``), 28
-bytes per float32 parameter for AdamW, as much as Adam. For SGD ``y'`` is formed as in the
-reference, :math:`y' = y + c(z-y) + \\gamma(\\beta_1(1-c) - 1) g`, from the old ``z``: no pass
-then waits for another, and XLA:CPU with region analysis
-(``xla_cpu_copy_insertion_use_region_analysis``, see docs/performance.md) updates the donated
-``z`` in place, 28 bytes per parameter where Optax's step copies ``z`` first (36). For AdamW
-and RAdam ``y'`` is written through ``z'``
-(:math:`y' = y + c(z-y) + (1-\\beta_1(1-c))(z'-z)`) so that the normalised gradient is computed
-once where XLA does not fuse sibling outputs (its CPU backend); that orders ``z'`` before
-``y'``, so ``z`` is copied (52 bytes, as Optax's). Computing the normalised gradient in both
-instead would save the copy with region analysis (48 bytes, measured 1.7x faster on the 16M
-benchmark tree) but cost 4 bytes more without it (56, measured 1.10-1.16x Optax's time), the
-default this library is measured in. A concrete zero weight decay is left out so ``z'`` does
-not read ``y``.
+Cost: SGD, AdamW and RAdam are elementwise, with no global reduction: the training step reads
+``g``, ``y``, ``z`` (and ``v``) and writes ``y``, ``z`` (and ``v``). The reference forms ``y'``
+from the old ``z``, :math:`y' = y + c(z-y) + \\gamma(\\beta_1(1-c) - 1) g'`; here the same
+quantity is written with :math:`z = z' + \\gamma g'` as
+:math:`y' = y + c(z'-y) - \\gamma(1-\\beta_1)(1-c) g'`, equal in exact arithmetic (the goldens
+agree to 1e-10). Then only the pass that writes ``z'`` reads the old ``z``, and XLA:CPU
+updates the donated ``z`` in place with its default options; with the old ``z`` in ``y'``
+as well it copies ``z`` first (Optax's form: 8 bytes per parameter more and a fresh buffer).
+For AdamW and RAdam the ``y'`` pass recomputes the normalised gradient ``g'`` from ``g`` and
+the new ``v`` instead of reading it back (XLA would write it out for its two consumers). XLA's
+count per float32 parameter: SGD 28 bytes (Optax's 36), AdamW and RAdam 48 (Optax's AdamW 52).
+A concrete zero weight decay is left out so ``z'`` does not read ``y``.
 """
 
 from __future__ import annotations
@@ -269,31 +266,41 @@ def _fused(
         c, lr_max, weight_sum = _averaging_weight(k, lr_t, state, r, weight_lr_power)
         # y' = y + c (z - y) + lr (b1 (1 - c) - 1) g', g' the normalised, decayed gradient.
         y_coefficient = lr_t * (beta1 * (1 - c) - 1)
-        y_frac = 1 - beta1 * (1 - c)
 
         def leaf(
             g: jax.Array, y: jax.Array, z: jax.Array, v: jax.Array | None
         ) -> tuple[jax.Array, jax.Array, jax.Array | None]:
             cdt = accumulation_dtype(y.dtype)
             gc, yc, zc = g.astype(cdt), y.astype(cdt), z.astype(cdt)
-            v_out = None
+
+            def direction(gc: jax.Array, yc: jax.Array, v_new: jax.Array | None) -> jax.Array:
+                # The normalised, decayed gradient g' of the z step.
+                if v_new is not None:
+                    denom = jnp.sqrt(v_new / bias_correction2.astype(cdt)) + jnp.asarray(eps, cdt)
+                    gc = jnp.where(use_adam, gc / denom, gc)
+                if decays:
+                    gc = gc + jnp.asarray(weight_decay, cdt) * yc
+                return gc
+
+            v_new = v_out = None
             if v is not None:
                 v_new = beta2.astype(cdt) * v.astype(cdt) + (1 - beta2).astype(cdt) * gc * gc
-                denom = jnp.sqrt(v_new / bias_correction2.astype(cdt)) + jnp.asarray(eps, cdt)
-                gc = jnp.where(use_adam, gc / denom, gc)
                 v_out = v_new.astype(v.dtype)
-            if decays:
-                gc = gc + jnp.asarray(weight_decay, cdt) * yc
-            z_new = zc - lr_t.astype(cdt) * gc
-            if v is None:
-                # SGD: y' from the old z and g, as the reference writes it. y' and z' then both
-                # read only the old z, so XLA may update z in place (with region analysis).
-                descent = -(c.astype(cdt) * (zc - yc) + y_coefficient.astype(cdt) * gc)
-            else:
-                # AdamW, RAdam: y' written through z' (y_frac (z' - z) = lr (b1 (1 - c) - 1) g'),
-                # so that XLA computes the normalised gradient once, inside z', instead of
-                # writing it out for two consumers.
-                descent = -(c.astype(cdt) * (zc - yc) + y_frac.astype(cdt) * (z_new - zc))
+            z_new = zc - lr_t.astype(cdt) * direction(gc, yc, v_new)
+            # y' = y + c (z - y) + y_coefficient g' (the reference's form) with z = z' + lr g':
+            # y' = y + c (z' - y) + (c lr + y_coefficient) g'. Only z' reads the old z, so XLA
+            # updates the donated z in place. With the old z in y' as well, XLA:CPU's default
+            # copy insertion copies z first (8 bytes per parameter and a fresh buffer).
+            # For AdamW and RAdam, g' is recomputed from hidden copies of its inputs: XLA would
+            # otherwise write it out for its two consumers (4 bytes more than recomputing).
+            g_dir = (
+                direction(*jax.lax.optimization_barrier((gc, yc, v_new)))
+                if v is not None
+                else direction(gc, yc, None)
+            )
+            descent = -(
+                c.astype(cdt) * (z_new - yc) + (c * lr_t + y_coefficient).astype(cdt) * g_dir
+            )
             return descent.astype(y.dtype), z_new.astype(z.dtype), v_out
 
         descent, z, nu = map_leaves(leaf, 3, updates, params, state.z,
