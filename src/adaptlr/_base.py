@@ -74,6 +74,7 @@ __all__ = [
     "tree_sq_norm",
     "tree_sum",
     "tree_vdot",
+    "written_after",
     "zeros_per_leaf",
 ]
 
@@ -214,6 +215,42 @@ def own_copy(tree: PyTree) -> PyTree:
     that shares the parameters' buffers cannot be donated together with them
     (``jax.jit(..., donate_argnums=...)`` rejects the call)."""
     return jax.tree.map(jnp.copy, tree)
+
+
+def written_after(tree: PyTree, *deps: Any) -> PyTree:
+    """``tree``, value for value, made to depend on ``deps`` in XLA's data flow.
+
+    For a state that one pass reads and another overwrites in place. XLA:CPU's default copy
+    insertion (without ``xla_cpu_copy_insertion_use_region_analysis``) keeps a donated buffer
+    in place only if every pass that reads its old value is ordered by data flow before the pass
+    that writes the new one; otherwise it copies the buffer first (8 bytes per value and a fresh
+    allocation). Computing the new value from ``written_after(old, r)``, where ``r`` is the
+    result of the reading pass, gives that order, and the write happens in place.
+
+    A dependency is a scalar (a reduction's result), or an array of which one entry is read.
+    Each leaf passes through ``where(popcount(bits(r0)) <= 32, leaf, 0)``, ``r0`` that entry as
+    float32: always true for a 32-bit word, so every value (NaN, inf and -0 included) is
+    unchanged, but XLA does not fold it. Arrays count only on the CPU backend and when not
+    sharded explicitly: elsewhere the copy does not arise, and reading one entry of a sharded
+    array would cost a collective (or fail, with explicit sharding).
+    """
+    words = []
+    for d in jax.tree.leaves(deps):
+        d = jnp.asarray(d)
+        if d.size == 0:
+            continue
+        if d.ndim > 0:
+            spec = getattr(getattr(jax.typeof(d), "sharding", None), "spec", ())
+            if jax.default_backend() != "cpu" or any(axis is not None for axis in spec):
+                continue
+        words.append(d.reshape(-1)[0].astype(jnp.float32))
+    if not words:
+        return tree
+    ok = jnp.stack([
+        jax.lax.population_count(jax.lax.bitcast_convert_type(w, jnp.int32)) <= 32
+        for w in words
+    ]).all()
+    return jax.tree.map(lambda x: jnp.where(ok, x, jnp.zeros_like(x)), tree)
 
 
 def _reduce(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> jax.Array:

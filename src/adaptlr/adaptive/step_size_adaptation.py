@@ -32,6 +32,7 @@ from adaptlr._base import (
     accumulation_dtype,
     check_all,
     tree_vdot,
+    written_after,
 )
 from adaptlr.adaptive._common import leaf_means_on_read
 
@@ -196,8 +197,10 @@ def scale_by_delta_bar_delta(
             return jnp.where(agreement > 0, grown, jnp.where(agreement < 0, shrunk, eps))
 
         eps = jax.tree.map(new_rate, eps_prev, state.bar_delta, updates)
+        # The new average is written after eps reads the old one (see written_after).
         bar_delta = jax.tree.map(
-            lambda bar, g: ((1 - b1) * g + b1 * bar).astype(bar.dtype), state.bar_delta, updates
+            lambda bar, g, e: ((1 - b1) * g + b1 * written_after(bar, e)).astype(bar.dtype),
+            state.bar_delta, updates, eps,
         )
         return _descent_scaled(eps, updates), ScaleByDeltaBarDeltaState(
             count=optax.safe_increment(state.count), bar_delta=bar_delta, step_sizes=eps,

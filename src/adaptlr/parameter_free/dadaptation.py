@@ -58,6 +58,7 @@ from adaptlr._base import (
     tree_sq_norm,
     tree_sum,
     tree_vdot,
+    written_after,
 )
 
 __all__ = [
@@ -282,8 +283,11 @@ def scale_by_dadapt_sgd(
                           lambda: tree_norm(updates).astype(dtype))
         dlr = _ratio(state.d * lr, g0)
         grads = _coupled_decay(updates, params, weight_decay, dtype)
-        numerator = state.numerator + dlr * tree_vdot(grads, state.s).astype(dtype)
-        s = jax.tree.map(lambda s, g: (s.astype(dtype) + dlr * g).astype(s.dtype), state.s, grads)
+        inner = tree_vdot(grads, state.s).astype(dtype)
+        numerator = state.numerator + dlr * inner
+        # s is overwritten after the inner product reads it (written_after: in place on CPU).
+        s = jax.tree.map(lambda s, g: (s.astype(dtype) + dlr * g).astype(s.dtype),
+                         written_after(state.s, inner), grads)
         s_sq = tree_sq_norm(s).astype(dtype)
         taken = s_sq > 0
         d_hat = _ratio(2 * numerator, jnp.sqrt(s_sq))
@@ -630,18 +634,24 @@ def scale_by_dadapt_adam(
         ratio = jax.tree.map(
             lambda s, v: s.astype(dtype) / (jnp.sqrt(v.astype(dtype)) + eps_seen), state.s,
             state.nu)
-        nu = jax.tree.map(lambda v, g: b2_ * v.astype(dtype) + (1 - b2_) * g * g, state.nu, grads)
-        s = jax.tree.map(lambda s, g: beta * s.astype(dtype) + dlr * (1 - beta) * g, state.s, grads)
         if layer_scale is None:
             inner = tree_vdot(grads, ratio).astype(dtype)
-            mu = jax.tree.map(lambda m, g: b1_ * m.astype(dtype) + dlr * (1 - b1_) * g,
-                              state.mu, grads)
-            s_l1 = tree_l1_norm(s).astype(dtype)
         else:
             # One scale per leaf: per-leaf reductions, weighted (as the reference per group).
             scales = _per_leaf(layer_scale, grads, dtype)
             inner = tree_sum(jax.tree.map(lambda r, g, x: r * tree_vdot(g, x).astype(dtype),
                                           scales, grads, ratio))
+        # nu and s are overwritten after the inner product reads them (written_after: in place
+        # on CPU, where XLA would otherwise copy both first).
+        nu = jax.tree.map(lambda v, g: b2_ * v.astype(dtype) + (1 - b2_) * g * g,
+                          written_after(state.nu, inner), grads)
+        s = jax.tree.map(lambda s, g: beta * s.astype(dtype) + dlr * (1 - beta) * g,
+                         written_after(state.s, inner), grads)
+        if layer_scale is None:
+            mu = jax.tree.map(lambda m, g: b1_ * m.astype(dtype) + dlr * (1 - b1_) * g,
+                              state.mu, grads)
+            s_l1 = tree_l1_norm(s).astype(dtype)
+        else:
             mu = jax.tree.map(lambda r, m, g: b1_ * m.astype(dtype) + r * dlr * (1 - b1_) * g,
                               scales, state.mu, grads)
             s_l1 = tree_sum(jax.tree.map(lambda r, x: r * tree_l1_norm(x).astype(dtype),
@@ -834,8 +844,12 @@ def scale_by_dadapt_adan(
         mu, delta = _cast_like(mu, state.mu), _cast_like(delta, state.delta)
         nu, s = _cast_like(nu, state.nu), _cast_like(s, state.s)
         root = jax.tree.map(lambda v: jnp.sqrt(v.astype(dtype)) + eps_, nu)
-        g_sq = tree_sum(jax.tree.map(lambda g, r: g * g / r, grads, root)).astype(dtype)
-        sksq = tree_sum(jax.tree.map(lambda s, r: jnp.square(s.astype(dtype)) / r, s, root))
+        # The reductions recompute the root from nu and eps passed through a barrier: a root
+        # shared with the update would be written out in full for them (XLA:CPU), twice.
+        nu_seen, eps_seen = jax.lax.optimization_barrier((nu, eps_))
+        root_seen = jax.tree.map(lambda v: jnp.sqrt(v.astype(dtype)) + eps_seen, nu_seen)
+        g_sq = tree_sum(jax.tree.map(lambda g, r: g * g / r, grads, root_seen)).astype(dtype)
+        sksq = tree_sum(jax.tree.map(lambda s, r: jnp.square(s.astype(dtype)) / r, s, root_seen))
         s_l1 = tree_l1_norm(s).astype(dtype)
         taken = s_l1 > 0
         gsq_weighted = b3_ * state.gsq_weighted + (1 - b3_) * dlr * dlr * g_sq
@@ -865,7 +879,9 @@ def scale_by_dadapt_adan(
             k=jnp.where(taken, optax.safe_increment(state.k), state.k), d=d,
             gsq_weighted=jnp.where(taken, gsq_weighted, state.gsq_weighted),
             effective_lr=dlr, mu=mu, delta=delta, nu=nu, s=s,
-            prev_grad=_cast_like(grads, state.prev_grad),
+            # Written after delta and nu read the old one (written_after: in place on CPU).
+            prev_grad=jax.tree.map(written_after, _cast_like(grads, state.prev_grad),
+                                   delta, nu),
         )
         return out, new_state
 

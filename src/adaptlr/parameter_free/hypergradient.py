@@ -33,6 +33,7 @@ from adaptlr._base import (
     scalar_dtype,
     tree_norm,
     tree_vdot,
+    written_after,
 )
 
 __all__ = [
@@ -140,12 +141,15 @@ def _scale_by_hypergradient(
         alpha = optax.tree.cast_like(alpha, state.learning_rate)
         u, inner_state = direction.update(updates, state.inner_state, params)
         u = optax.tree.cast_like(u, state.previous_direction)
+        # The new direction is written after alpha's update reads the old one (written_after).
+        previous = (jax.tree.map(written_after, u, alpha) if per_parameter
+                    else written_after(u, alpha))
         if per_parameter:
             out = jax.tree.map(lambda a, d: (a * d).astype(d.dtype), alpha, u)
         else:
             out = jax.tree.map(lambda d: (alpha * d).astype(d.dtype), u)
         return out, ScaleByHypergradientState(
-            learning_rate=alpha, previous_direction=u, inner_state=inner_state,
+            learning_rate=alpha, previous_direction=previous, inner_state=inner_state,
             effective_lr=jax.tree.map(leaf_mean, alpha) if per_parameter else alpha,
         )
 
