@@ -222,3 +222,18 @@ def test_written_after_skips_explicitly_sharded_arrays() -> None:
     with jax.set_mesh(mesh):
         out = jax.jit(_base.written_after)(tree, dep)
     np.testing.assert_array_equal(out, tree)
+
+
+def test_tree_vdot_by_leaf_is_tree_vdot_and_its_terms() -> None:
+    rng = np.random.default_rng(0)
+    a = {"w": jnp.asarray(rng.normal(size=(5, 3)), jnp.float32), "e": jnp.zeros((0,)),
+         "b": jnp.asarray(rng.normal(size=7), jnp.bfloat16)}
+    b = jax.tree.map(lambda x: x * 3 - 1, a)
+    total, terms = jax.jit(_base.tree_vdot_by_leaf)(a, b)
+    np.testing.assert_array_equal(total, jax.jit(_base.tree_vdot)(a, b))  # bit for bit
+    assert jax.tree.structure(terms) == jax.tree.structure(a)
+    for x, y, t in zip(jax.tree.leaves(a), jax.tree.leaves(b), jax.tree.leaves(terms),
+                       strict=True):
+        want = np.sum(np.asarray(x, np.float64) * np.asarray(y, np.float64))
+        np.testing.assert_allclose(float(t), want, rtol=1e-6, atol=1e-6)
+        assert t.shape == () and t.dtype == total.dtype

@@ -74,6 +74,7 @@ __all__ = [
     "tree_sq_norm",
     "tree_sum",
     "tree_vdot",
+    "tree_vdot_by_leaf",
     "written_after",
     "zeros_per_leaf",
 ]
@@ -225,7 +226,10 @@ def written_after(tree: PyTree, *deps: Any) -> PyTree:
     in place only if every pass that reads its old value is ordered by data flow before the pass
     that writes the new one; otherwise it copies the buffer first (8 bytes per value and a fresh
     allocation). Computing the new value from ``written_after(old, r)``, where ``r`` is the
-    result of the reading pass, gives that order, and the write happens in place.
+    result of the reading pass, gives that order, and the write happens in place. Prefer one
+    dependency per leaf (its own term of a reduction, :func:`tree_vdot_by_leaf`) to the total:
+    tying every leaf to one scalar makes XLA's copy insertion superlinearly slower in the number
+    of leaves (D-Adapt Adam on 300 leaves compiled in 21 s instead of 3).
 
     A dependency is a scalar (a reduction's result), or an array of which one entry is read.
     Each leaf passes through ``where(popcount(bits(r0)) <= 32, leaf, 0)``, ``r0`` that entry as
@@ -253,17 +257,36 @@ def written_after(tree: PyTree, *deps: Any) -> PyTree:
     return jax.tree.map(lambda x: jnp.where(ok, x, jnp.zeros_like(x)), tree)
 
 
-def _reduce(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> jax.Array:
-    leaves = [jax.tree.leaves(t) for t in trees]
-    dtype = scalar_dtype(leaves[0])
+def _leaf_terms(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> tuple[jax.Array, PyTree]:
+    """Sum over leaves of ``per_leaf(*leaves)``, and the terms: a tree like ``trees[0]`` of
+    scalars (0 for zero-size leaves), each cast to the total's dtype before it is added."""
+    leaves, treedef = jax.tree.flatten(trees[0])
+    groups = zip(leaves, *(jax.tree.leaves(t) for t in trees[1:]), strict=True)
+    dtype = scalar_dtype(leaves)
     total = jnp.zeros((), dtype)
-    for group in zip(*leaves, strict=True):
+    terms = []
+    for group in groups:
         if group[0].size == 0:
+            terms.append(jnp.zeros((), dtype))
             continue
-        total = total + per_leaf(*(x.astype(accumulation_dtype(x.dtype)) for x in group)).astype(
-            dtype
-        )
-    return total
+        term = per_leaf(*(x.astype(accumulation_dtype(x.dtype)) for x in group)).astype(dtype)
+        total = total + term
+        terms.append(term)
+    return total, jax.tree.unflatten(treedef, terms)
+
+
+def _reduce(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> jax.Array:
+    return _leaf_terms(per_leaf, *trees)[0]
+
+
+def tree_vdot_by_leaf(a: PyTree, b: PyTree) -> tuple[jax.Array, PyTree]:
+    """:func:`tree_vdot` (bit for bit) and its per-leaf terms, a tree like ``a`` of scalars.
+
+    For :func:`written_after`: a state leaf written after its own term is ordered after the
+    pass that reads it, without tying every leaf to the total (which slows XLA's copy
+    insertion, superlinearly in the number of leaves).
+    """
+    return _leaf_terms(lambda x, y: jnp.sum(x * y), a, b)
 
 
 def tree_vdot(a: PyTree, b: PyTree) -> jax.Array:

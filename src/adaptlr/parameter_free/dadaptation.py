@@ -58,6 +58,7 @@ from adaptlr._base import (
     tree_sq_norm,
     tree_sum,
     tree_vdot,
+    tree_vdot_by_leaf,
     written_after,
 )
 
@@ -283,11 +284,12 @@ def scale_by_dadapt_sgd(
                           lambda: tree_norm(updates).astype(dtype))
         dlr = _ratio(state.d * lr, g0)
         grads = _coupled_decay(updates, params, weight_decay, dtype)
-        inner = tree_vdot(grads, state.s).astype(dtype)
-        numerator = state.numerator + dlr * inner
-        # s is overwritten after the inner product reads it (written_after: in place on CPU).
-        s = jax.tree.map(lambda s, g: (s.astype(dtype) + dlr * g).astype(s.dtype),
-                         written_after(state.s, inner), grads)
+        inner, terms = tree_vdot_by_leaf(grads, state.s)
+        numerator = state.numerator + dlr * inner.astype(dtype)
+        # Each leaf of s is overwritten after its inner-product term reads it (written_after:
+        # in place on CPU).
+        s = jax.tree.map(lambda s, g, t: (written_after(s, t).astype(dtype) + dlr * g).astype(
+            s.dtype), state.s, grads, terms)
         s_sq = tree_sq_norm(s).astype(dtype)
         taken = s_sq > 0
         d_hat = _ratio(2 * numerator, jnp.sqrt(s_sq))
@@ -635,18 +637,20 @@ def scale_by_dadapt_adam(
             lambda s, v: s.astype(dtype) / (jnp.sqrt(v.astype(dtype)) + eps_seen), state.s,
             state.nu)
         if layer_scale is None:
-            inner = tree_vdot(grads, ratio).astype(dtype)
+            inner, terms = tree_vdot_by_leaf(grads, ratio)
+            inner = inner.astype(dtype)
         else:
             # One scale per leaf: per-leaf reductions, weighted (as the reference per group).
             scales = _per_leaf(layer_scale, grads, dtype)
-            inner = tree_sum(jax.tree.map(lambda r, g, x: r * tree_vdot(g, x).astype(dtype),
-                                          scales, grads, ratio))
-        # nu and s are overwritten after the inner product reads them (written_after: in place
-        # on CPU, where XLA would otherwise copy both first).
-        nu = jax.tree.map(lambda v, g: b2_ * v.astype(dtype) + (1 - b2_) * g * g,
-                          written_after(state.nu, inner), grads)
-        s = jax.tree.map(lambda s, g: beta * s.astype(dtype) + dlr * (1 - beta) * g,
-                         written_after(state.s, inner), grads)
+            terms = jax.tree.map(lambda r, g, x: r * tree_vdot(g, x).astype(dtype),
+                                 scales, grads, ratio)
+            inner = tree_sum(terms)
+        # Each leaf of nu and s is overwritten after its inner-product term reads it
+        # (written_after: in place on CPU, where XLA would otherwise copy both first).
+        nu = jax.tree.map(lambda v, g, t: b2_ * written_after(v, t).astype(dtype)
+                          + (1 - b2_) * g * g, state.nu, grads, terms)
+        s = jax.tree.map(lambda s, g, t: beta * written_after(s, t).astype(dtype)
+                         + dlr * (1 - beta) * g, state.s, grads, terms)
         if layer_scale is None:
             mu = jax.tree.map(lambda m, g: b1_ * m.astype(dtype) + dlr * (1 - b1_) * g,
                               state.mu, grads)
