@@ -19,6 +19,7 @@ import pytest
 
 from adaptlr import registry
 from tests.conformance.problems import quadratic_init, quadratic_loss
+from tests.xla_cost import step_bytes_per_param
 
 OPTION = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
@@ -54,20 +55,8 @@ def test_the_option_removes_the_copy_of_a_donated_state() -> None:
     # XLA's default copy insertion copies it first (8 bytes per parameter more), region
     # analysis sees that no copy is needed. Counted by XLA's own cost analysis.
     tx = optax.lion(1e-4)
-    params = {"w": jnp.zeros((256, 256))}
-
-    def step(params, state, grads):
-        updates, state = tx.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    def bytes_per_param(options: dict | None) -> float:
-        jitted = jax.jit(step, donate_argnums=(0, 1), compiler_options=options)
-        state = jax.tree.map(jnp.copy, tx.init(params))
-        compiled = jitted.lower(params, state, params).compile()
-        return compiled.cost_analysis()["bytes accessed"] / params["w"].size
-
-    assert bytes_per_param(None) == pytest.approx(36.0, abs=0.1)
-    assert bytes_per_param(OPTION) == pytest.approx(28.0, abs=0.1)
+    assert step_bytes_per_param(tx) == pytest.approx(36.0, abs=0.1)
+    assert step_bytes_per_param(tx, OPTION) == pytest.approx(28.0, abs=0.1)
 
 
 #: Steps that still copy a donated state with XLA:CPU's default copy insertion, and why.
@@ -83,19 +72,8 @@ COPIED_BY_DEFAULT = {
 
 def _bytes_per_param(name: str, options: dict | None) -> float:
     spec = registry.get(name)
-    tx = spec.build()
-    params = {f"p{i}": jnp.zeros((128, 128), jnp.float32) for i in range(3)}
-
-    def step(params, state, grads):
-        extra = {"value": jnp.float32(1.0)} if spec.needs_value else {}
-        updates, state = tx.update(grads, state, params, **extra)
-        return optax.apply_updates(params, updates), state
-
-    jitted = jax.jit(step, donate_argnums=(0, 1), compiler_options=options)
-    state = jax.tree.map(jnp.copy, tx.init(params))
-    cost = jitted.lower(params, state, params).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["bytes accessed"]) / (3 * 128 * 128)
+    return step_bytes_per_param(spec.build(), options, needs_value=spec.needs_value,
+                                shape=(128, 128))
 
 
 @pytest.mark.parametrize("name", registry.names())

@@ -23,6 +23,7 @@ from adaptlr.parameter_free.schedule_free import (
     schedule_free_sgd,
 )
 from tests import reference_problems as rp
+from tests.xla_cost import step_bytes_per_param
 
 GOLDENS = pathlib.Path(__file__).with_name("goldens")
 X_EVERY = 10  # generate_goldens_prodigy_schedulefree.X_EVERY
@@ -342,21 +343,6 @@ def test_sharded_parameters_match_unsharded() -> None:
 REGION_ANALYSIS = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
 
-def _bytes_per_param(tx: optax.GradientTransformation, options: dict | None = None) -> float:
-    """XLA's ``bytes accessed`` of the compiled, donated step, per float32 parameter."""
-    params = {f"p{i}": jnp.zeros((256, 256), jnp.float32) for i in range(3)}
-
-    def step(p: Any, s: Any, g: Any) -> Any:
-        u, s = tx.update(g, s, p)
-        return optax.apply_updates(p, u), s
-
-    jitted = jax.jit(step, donate_argnums=(0, 1), compiler_options=options)
-    state = jax.tree.map(jnp.copy, tx.init(params))
-    cost = jitted.lower(params, state, params).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["bytes accessed"]) / (3 * 256 * 256)
-
-
 @pytest.mark.parametrize(
     ("ours", "theirs", "expected"),
     [
@@ -378,8 +364,8 @@ def test_memory_traffic_not_above_optax_contrib(
     # scalar state (a few dozen bytes) is not traffic. Schedule-Free's y' reads only the new z
     # (see the module docstring), so z is updated in place without region analysis.
     for options in (None, REGION_ANALYSIS):
-        mine = round(_bytes_per_param(ours(), options))
-        assert mine <= round(_bytes_per_param(theirs(), options))
+        mine = round(step_bytes_per_param(ours(), options))
+        assert mine <= round(step_bytes_per_param(theirs(), options))
         if expected is not None:
             assert mine == expected
 
