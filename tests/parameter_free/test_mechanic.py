@@ -34,6 +34,7 @@ from tests.reference_problems import (
     run_replay,
     x64,
 )
+from tests.xla_cost import step_bytes_per_param
 
 GOLDENS = pathlib.Path(__file__).parent / "goldens"
 TOL = 1e-10
@@ -336,3 +337,21 @@ def test_learning_rate_schedule_starts_at_step_zero() -> None:
     ])
 def test_every_numeric_hyperparameter_can_be_injected(factory: Any, kwargs: dict[str, Any]) -> None:
     assert_injection_changes_nothing(factory, kwargs)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "expected"),
+    [
+        # Reductions ||g||^2, ||x||^2 (8) and h = <Delta, g + c x> reading x, x_ref, g (12);
+        # the parameter pass reads x, x_ref, g and writes x (16). Delta is never written out.
+        (lambda: mechanic_sgd(), lambda: optax.contrib.mechanize(optax.sgd(1.0)), 36),
+        # Adam's moments add 24 (two passes of 12), and its direction 12 more: read by the
+        # parameter pass instead of g.
+        (lambda: mechanic_adam(), lambda: optax.contrib.mechanize(optax.adam(1.0)), 72),
+    ],
+)
+def test_memory_traffic_below_optax_contrib(ours: Any, theirs: Any, expected: int) -> None:
+    # XLA's count of the compiled, donated step, in whole bytes per float32 parameter.
+    mine = round(step_bytes_per_param(ours()))
+    assert mine == expected
+    assert mine < round(step_bytes_per_param(theirs()))

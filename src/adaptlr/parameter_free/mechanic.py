@@ -62,6 +62,10 @@ class MechanicState(NamedTuple):
     effective_lr: jax.Array  # shape=(), scalar dtype: learning_rate * sum(s) at the last update
 
 
+def _add_scaled(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
+    return a + c * b
+
+
 def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
     return jnp.where(den > 0, num / jnp.where(den > 0, den, 1), 0)
 
@@ -193,11 +197,25 @@ def mechanize(
 
         step = jax.tree.map(lambda u: lr * work(u), base_updates)
         if store_delta:
-            delta = jax.tree.map(work, state.delta)
+            delta = delta_seen = jax.tree.map(work, state.delta)
         else:
-            delta = jax.tree.map(
-                lambda x, x0: _safe_div(work(x) - work(x0), s_sum + eps), params, state.reference
-            )
+            # Delta = (x - x_ref) / sum(s), 0 while sum(s) + eps is 0, without a select per
+            # entry.
+            den = s_sum + eps
+            den_safe, mask = jnp.where(den > 0, den, 1), (den > 0).astype(dtype)
+
+            def recover(x: jax.Array, x0: jax.Array, den: jax.Array, mask: jax.Array) -> jax.Array:
+                return (work(x) - work(x0)) / den * mask
+
+            delta = jax.tree.map(lambda x, x0: recover(x, x0, den_safe, mask), params,
+                                 state.reference)
+            # The inner product below recomputes Delta from its inputs passed through a barrier,
+            # one per leaf: XLA:CPU's reduction fusion takes neither a select, nor an array
+            # shared with the update pass, nor a scalar broadcast shared by two leaves, and
+            # would write Delta out (8 bytes per parameter more).
+            delta_seen = jax.tree.map(
+                lambda x, x0: recover(*jax.lax.optimization_barrier((x, x0, den_safe, mask))),
+                params, state.reference)
         if decay_on_stepped_params:
             point = jax.tree.map(lambda x, u: work(x) + u, params, step)
         else:
@@ -208,8 +226,9 @@ def mechanize(
         # h = <Delta, g + coefficient x> in one reduction, as the reference computes it (two
         # inner products <Delta, g> + coefficient <Delta, x> cost a further pass per leaf).
         h = tree_vdot(
-            delta,
-            jax.tree.map(lambda g, x: work(g) + coefficient * work(x), updates, point),
+            delta_seen,
+            jax.tree.map(lambda g, x: _add_scaled(*jax.lax.optimization_barrier(
+                (work(g), work(x), coefficient))), updates, point),
         ).astype(dtype)
         b = jnp.asarray(betas, dtype)
         max_product = jnp.maximum(b * state.max_product, jnp.abs(h))
