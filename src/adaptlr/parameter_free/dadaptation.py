@@ -630,12 +630,14 @@ def scale_by_dadapt_adam(
             grads = jax.tree.map(lambda g: g.astype(dtype), updates)
         else:
             grads = _coupled_decay(updates, params, weight_decay, dtype)
-        # eps reaches the reduction through a barrier: a constant it shared with the update's
-        # elementwise passes would be written out in full for it (XLA:CPU), 8 bytes a parameter.
-        eps_seen = jax.lax.optimization_barrier(eps_)
-        ratio = jax.tree.map(
-            lambda s, v: s.astype(dtype) / (jnp.sqrt(v.astype(dtype)) + eps_seen), state.s,
-            state.nu)
+        # eps reaches the reduction through a barrier, one per leaf: a constant it shared with
+        # the update's elementwise passes, or with another leaf of the same shape, would be
+        # written out in full for it (XLA:CPU), 8 bytes a parameter.
+        def seen_ratio(s: jax.Array, v: jax.Array) -> jax.Array:
+            s, v, e = jax.lax.optimization_barrier((s, v, eps_))
+            return s.astype(dtype) / (jnp.sqrt(v.astype(dtype)) + e)
+
+        ratio = jax.tree.map(seen_ratio, state.s, state.nu)
         if layer_scale is None:
             inner, terms = tree_vdot_by_leaf(grads, ratio)
             inner = inner.astype(dtype)
