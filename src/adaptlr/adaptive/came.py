@@ -199,16 +199,19 @@ def scale_by_came(
             g_ = g.astype(acc)
             b1_, b2_, b3_ = (jnp.asarray(b, acc) for b in (b1, b2, b3))
             lr_ = lr.astype(acc)
-            sq = g_ * g_ + jnp.asarray(eps1, acc)
             if _factored(g.shape):
-                # The column means recompute g^2 + eps1 from g rather than share the row means'
-                # copy, which XLA would write out and read twice (see recomputed_leaf_mean).
-                g_seen, eps_seen = jax.lax.optimization_barrier((g_, jnp.asarray(eps1, acc)))
-                vr = b2_ * vr + (1 - b2_) * jnp.mean(sq, axis=-1)
-                vc = b2_ * vc + (1 - b2_) * jnp.mean(g_seen * g_seen + eps_seen, axis=-2)
+                # Row and column means each compute g^2 + eps1 from g and eps1 passed through
+                # their own barrier (different operand orders, so XLA does not merge the two):
+                # a shared g^2 + eps1, or an eps1 broadcast shared with another leaf of the same
+                # shape, would be written out and read back (see recomputed_leaf_mean).
+                eps = jnp.asarray(eps1, acc)
+                g_r, eps_r = jax.lax.optimization_barrier((g_, eps))
+                eps_c, g_c = jax.lax.optimization_barrier((eps, g_))
+                vr = b2_ * vr + (1 - b2_) * jnp.mean(g_r * g_r + eps_r, axis=-1)
+                vc = b2_ * vc + (1 - b2_) * jnp.mean(g_c * g_c + eps_c, axis=-2)
                 u = _approx(vr, vc) * g_
             else:
-                v = b2_ * v + (1 - b2_) * sq
+                v = b2_ * v + (1 - b2_) * (g_ * g_ + jnp.asarray(eps1, acc))
                 u = _rsqrt0(v) * g_
             rms = jnp.sqrt(jnp.mean(u * u))
             u = u / jnp.maximum(rms / jnp.asarray(clip_threshold, acc), 1)
