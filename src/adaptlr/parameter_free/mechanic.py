@@ -220,7 +220,9 @@ def mechanize(
             point = jax.tree.map(lambda x, u: work(x) + u, params, step)
         else:
             point = params
-        grad_sq = tree_sq_norm(updates).astype(dtype)
+        # ||g||^2 from g behind a barrier per leaf: a base optimizer that squares g as well
+        # (Adam) would otherwise share one g^2 with it, written out in full (XLA:CPU).
+        grad_sq = tree_sq_norm(jax.tree.map(jax.lax.optimization_barrier, updates)).astype(dtype)
         point_sq = tree_sq_norm(point).astype(dtype)
         coefficient = _safe_div(s_decay * s_sum * jnp.sqrt(grad_sq), jnp.sqrt(point_sq) + eps)
         # h = <Delta, g + coefficient x> in one reduction, as the reference computes it (two
