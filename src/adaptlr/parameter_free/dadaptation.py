@@ -181,6 +181,27 @@ def _per_leaf(prefix: PyTree, tree: PyTree, dtype: jnp.dtype) -> PyTree:
                         prefix, tree)
 
 
+def _sums_over_root(grads: PyTree, s: PyTree, v: PyTree, eps: jax.Array,
+                    dtype: jnp.dtype) -> tuple[jax.Array, jax.Array]:
+    """``sum g^2 / (sqrt(v) + eps)`` and ``sum s^2 / (sqrt(v) + eps)`` (AdaGrad and Adan).
+
+    Each reduction recomputes the root (and ``g^2``) from its inputs behind its own barrier per
+    leaf: a root or ``g^2`` shared with the update pass or with the other reduction would be
+    written out in full and read back (XLA:CPU), 8 bytes per parameter each.
+    """
+
+    def g_term(g: jax.Array, v: jax.Array) -> jax.Array:
+        g, v, e = jax.lax.optimization_barrier((g, v, eps))
+        return g * g / (jnp.sqrt(v.astype(dtype)) + e)
+
+    def s_term(x: jax.Array, v: jax.Array) -> jax.Array:
+        v, x, e = jax.lax.optimization_barrier((v, x, eps))  # other order: not merged
+        return jnp.square(x.astype(dtype)) / (jnp.sqrt(v.astype(dtype)) + e)
+
+    g_sq = tree_sum(jax.tree.map(g_term, grads, v)).astype(dtype)
+    return g_sq, tree_sum(jax.tree.map(s_term, s, v))
+
+
 def _still_at_zero_lr(updates: PyTree, lr: jax.Array) -> PyTree:
     """Zero updates while the learning rate is 0 (a scalar select, fused into the update)."""
     return jax.tree.map(lambda u: jnp.where(lr > 0, u, jnp.zeros_like(u)), updates)
@@ -444,9 +465,8 @@ def scale_by_dadapt_adagrad(
         s = jax.tree.map(lambda s, g: s.astype(dtype) + dlr * g, state.s, grads)
         alpha, s = _cast_like(alpha, state.alpha), _cast_like(s, state.s)
         root = jax.tree.map(lambda a: jnp.sqrt(a.astype(dtype)) + eps_, alpha)
-        # Three reductions of the same step, fused with the element-wise pass above.
-        g_sq = tree_sum(jax.tree.map(lambda g, r: g * g / r, grads, root)).astype(dtype)
-        sksq = tree_sum(jax.tree.map(lambda s, r: jnp.square(s.astype(dtype)) / r, s, root))
+
+        g_sq, sksq = _sums_over_root(grads, s, alpha, eps_, dtype)
         s_l1 = tree_l1_norm(s).astype(dtype)
         taken = s_l1 > 0
         gsq_weighted = state.gsq_weighted + dlr * dlr * g_sq
@@ -850,12 +870,7 @@ def scale_by_dadapt_adan(
         mu, delta = _cast_like(mu, state.mu), _cast_like(delta, state.delta)
         nu, s = _cast_like(nu, state.nu), _cast_like(s, state.s)
         root = jax.tree.map(lambda v: jnp.sqrt(v.astype(dtype)) + eps_, nu)
-        # The reductions recompute the root from nu and eps passed through a barrier: a root
-        # shared with the update would be written out in full for them (XLA:CPU), twice.
-        nu_seen, eps_seen = jax.lax.optimization_barrier((nu, eps_))
-        root_seen = jax.tree.map(lambda v: jnp.sqrt(v.astype(dtype)) + eps_seen, nu_seen)
-        g_sq = tree_sum(jax.tree.map(lambda g, r: g * g / r, grads, root_seen)).astype(dtype)
-        sksq = tree_sum(jax.tree.map(lambda s, r: jnp.square(s.astype(dtype)) / r, s, root_seen))
+        g_sq, sksq = _sums_over_root(grads, s, nu, eps_, dtype)
         s_l1 = tree_l1_norm(s).astype(dtype)
         taken = s_l1 > 0
         gsq_weighted = b3_ * state.gsq_weighted + (1 - b3_) * dlr * dlr * g_sq
