@@ -96,7 +96,15 @@ def cautious(
             product = u.astype(acc) * g.astype(acc)
             agree = (product < 0) if descent else (product > 0)
             phi = agree.astype(acc)
-            scale = jnp.asarray(u.size, acc) / (jnp.sum(phi) + 1)
+            # The count of agreeing entries as max(+-sign(u g), 0), the same number, from inputs
+            # behind a barrier: XLA:CPU's reduction fusion takes sign and max but not a
+            # comparison, nor a product or constant shared with the update pass, and would
+            # write those out first. (A NaN product makes the count NaN.)
+            u_, g_, zero = jax.lax.optimization_barrier((u.astype(acc), g.astype(acc),
+                                                         jnp.zeros((), acc)))
+            agreeing = jnp.sign(u_ * g_)
+            count = jnp.sum(jnp.maximum(-agreeing if descent else agreeing, zero))
+            scale = jnp.asarray(u.size, acc) / (count + 1)
             return (u.astype(acc) * (phi * scale)).astype(u.dtype)
 
         return jax.tree.map(leaf, new_updates, updates), CautiousState(inner_state)
