@@ -63,8 +63,8 @@ def test_the_option_removes_the_copy_of_a_donated_state() -> None:
 COPIED_BY_DEFAULT = {
     # Optax's Lion: the update and the new momentum both read the old momentum (no data order).
     "lion": 8.0,
-    # D-Adapt Lion: the same, and the update's sign is computed inside apply_updates' pass.
-    "dadapt_lion": 16.0,
+    # D-Adapt Lion: the same (its s is written after the inner product that reads it).
+    "dadapt_lion": 8.0,
     # COCOB: the parameter pass needs the new reward, which reads the old parameters.
     "cocob": 8.0,
 }

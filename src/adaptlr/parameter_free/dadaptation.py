@@ -1033,11 +1033,21 @@ def scale_by_dadapt_lion(
         beta = jnp.sqrt(b2_)
         dlr = state.d * lr
         grads = jax.tree.map(lambda g: g.astype(dtype), updates)
-        signs = jax.tree.map(lambda m, g: jnp.sign(b1_ * m.astype(dtype) + (1 - b1_) * g),
-                             state.mu, grads)
-        inner = tree_vdot(signs, state.s).astype(dtype)
+        def sign_of(m: jax.Array, g: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
+            return jnp.sign(b * m.astype(dtype) + c * g)
+
+        signs = jax.tree.map(lambda m, g: sign_of(m, g, b1_, 1 - b1_), state.mu, grads)
+        # The inner product recomputes the signs from inputs (constants included) behind a
+        # barrier per leaf, so that nothing is written out for it and read back (XLA:CPU).
+        inner, terms = tree_vdot_by_leaf(jax.tree.map(
+            lambda m, g: sign_of(*jax.lax.optimization_barrier((m, g, b1_, 1 - b1_))),
+            state.mu, grads), state.s)
+        inner = inner.astype(dtype)
         mu = jax.tree.map(lambda m, g: b2_ * m.astype(dtype) + (1 - b2_) * dlr * g, state.mu, grads)
-        s = jax.tree.map(lambda s, c: beta * s.astype(dtype) + (1 - beta) * dlr * c, state.s, signs)
+        # s is overwritten after its leaf's inner-product term reads it (written_after). The
+        # momentum is still copied first: the update pass (in apply_updates) reads its old value.
+        s = jax.tree.map(lambda s, c, t: beta * written_after(s, t).astype(dtype)
+                         + (1 - beta) * dlr * c, state.s, signs, terms)
         mu, s = _cast_like(mu, state.mu), _cast_like(s, state.s)
         s_l1 = tree_l1_norm(s).astype(dtype)
         taken = s_l1 > 0
