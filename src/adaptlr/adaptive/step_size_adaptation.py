@@ -461,7 +461,10 @@ def scale_by_autostep(
         def meta(a: jax.Array, h: jax.Array, v: jax.Array, g: jax.Array,
                  c: jax.Array) -> tuple[Any, ...]:
             gh = g.astype(a.dtype) * h
-            abs_gh = jnp.abs(gh)
+            # The normaliser's pass recomputes g h from inputs behind a barrier: one product
+            # shared by the two passes would be written out and read back (XLA:CPU).
+            g_seen, h_seen = jax.lax.optimization_barrier((g, h))
+            abs_gh = jnp.abs(g_seen.astype(a.dtype) * h_seen)
             v = jnp.maximum(abs_gh, v + a * c * (abs_gh - v) / tau)
             ok = v > 0
             ratio = jnp.where(ok, gh / jnp.where(ok, v, 1.0), 0.0)
