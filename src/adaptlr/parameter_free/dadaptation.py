@@ -1033,15 +1033,12 @@ def scale_by_dadapt_lion(
         beta = jnp.sqrt(b2_)
         dlr = state.d * lr
         grads = jax.tree.map(lambda g: g.astype(dtype), updates)
-        def sign_of(m: jax.Array, g: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
-            return jnp.sign(b * m.astype(dtype) + c * g)
-
-        signs = jax.tree.map(lambda m, g: sign_of(m, g, b1_, 1 - b1_), state.mu, grads)
-        # The inner product recomputes the signs from inputs (constants included) behind a
-        # barrier per leaf, so that nothing is written out for it and read back (XLA:CPU).
-        inner, terms = tree_vdot_by_leaf(jax.tree.map(
-            lambda m, g: sign_of(*jax.lax.optimization_barrier((m, g, b1_, 1 - b1_))),
-            state.mu, grads), state.s)
+        signs = jax.tree.map(lambda m, g: jnp.sign(b1_ * m.astype(dtype) + (1 - b1_) * g),
+                             state.mu, grads)
+        # (Recomputing the signs inside the inner product's reduction instead of writing them
+        # out saves 16 bytes per parameter but ran 1.1-1.9x slower: XLA:CPU's reduction
+        # fusion evaluates sign slowly.)
+        inner, terms = tree_vdot_by_leaf(signs, state.s)
         inner = inner.astype(dtype)
         mu = jax.tree.map(lambda m, g: b2_ * m.astype(dtype) + (1 - b2_) * dlr * g, state.mu, grads)
         # s is overwritten after its leaf's inner-product term reads it (written_after). The
