@@ -237,3 +237,11 @@ def test_tree_vdot_by_leaf_is_tree_vdot_and_its_terms() -> None:
         want = np.sum(np.asarray(x, np.float64) * np.asarray(y, np.float64))
         np.testing.assert_allclose(float(t), want, rtol=1e-6, atol=1e-6)
         assert t.shape == () and t.dtype == total.dtype
+
+
+def test_written_after_adds_no_reduction() -> None:
+    # Elementwise steps must stay elementwise (the update-throughput benchmark classifies them
+    # by the absence of a reduction): the dependencies are combined without one.
+    x = jnp.ones((4, 4))
+    text = jax.jit(lambda a, b, c: _base.written_after(a, b, c)).lower(x, x, x).as_text()
+    assert "stablehlo.reduce" not in text

@@ -26,6 +26,7 @@ Three conventions live in this file and every method follows them:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -250,10 +251,11 @@ def written_after(tree: PyTree, *deps: Any) -> PyTree:
         words.append(d.reshape(-1)[0].astype(jnp.float32))
     if not words:
         return tree
-    ok = jnp.stack([
+    # Combined with logical and, not a reduction, so that an elementwise step stays one.
+    ok = functools.reduce(jnp.logical_and, [
         jax.lax.population_count(jax.lax.bitcast_convert_type(w, jnp.int32)) <= 32
         for w in words
-    ]).all()
+    ])
     return jax.tree.map(lambda x: jnp.where(ok, x, jnp.zeros_like(x)), tree)
 
 
