@@ -369,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only XLA's byte counts and compile times, no timing")
     parser.add_argument("--markdown", type=Path, default=None,
                         help="print the table of a JSON file this script wrote, and exit")
+    parser.add_argument("--acceptance", type=Path, default=None,
+                        help="print the acceptance verdicts read from a JSON file this script "
+                             "wrote (recomputed from its rows, nothing timed), and exit")
     parser.add_argument("--model", action="store_true",
                         help="print the minimal-bytes model of every method, and exit")
     parser.add_argument("--compiler-option", action="append", default=[], metavar="KEY=VALUE",
@@ -386,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.markdown:
         print(markdown_table(json.loads(args.markdown.read_text())))
+        return 0
+    if args.acceptance:
+        summary = json.loads(args.acceptance.read_text())
+        print(acceptance_text(acceptance(summary["rows"], summary["copy_bandwidth_gb_per_s"])))
         return 0
     names = args.methods or registry.names()
     unknown = [n for n in names if n not in registry.names()]
@@ -417,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
             t: statistics.median(r["copy_gb_per_s"] for r in rows if r["tree"] == t)
             for t in args.trees if not args.bytes_only},
         "rows": rows,
-        "acceptance": acceptance(rows),
     }
+    summary["acceptance"] = acceptance(rows, summary["copy_bandwidth_gb_per_s"])
     if not args.bytes_only:
         print("\ncopy bandwidth (GB/s, median over the rows): " + ", ".join(
             f"{t}: {b:.1f}" for t, b in summary["copy_bandwidth_gb_per_s"].items()))
@@ -435,9 +442,15 @@ HALF = 0.5  # elementwise methods: at least half the copy bandwidth on the 16M t
 WITHIN = 1.1  # learning-rate-free methods: within 1.1x of their optax.contrib counterpart
 
 
-def acceptance(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def acceptance(rows: list[dict[str, Any]],
+               median_copy: dict[str, float] | None = None) -> dict[str, Any]:
     """The issue's three criteria, read from the rows: for each, the rows that meet it and the
-    rows that do not (``method/tree: value``)."""
+    rows that do not (``method/tree: value``).
+
+    The bandwidth criterion is read against the copy timed alongside each row and, given the
+    run's median copy bandwidth per tree (``median_copy``), against that median too: the
+    copy's own rate moves by up to 2x between rows on a shared machine.
+    """
     def verdict(selected: list[dict[str, Any]], key: str, ok: Callable[[float], bool]) -> dict:
         met, missed = [], []
         for r in selected:
@@ -448,13 +461,20 @@ def acceptance(rows: list[dict[str, Any]]) -> dict[str, Any]:
     timed = [r for r in rows if "time_s" in r]
     lr_free = [r for r in timed if registry.get(r["method"]).family == LR_FREE_FAMILY]
     elementwise = [r for r in timed if r["tree"] == "16M" and r["elementwise"]]
-    return {
+    verdicts = {
         f"lr_free_within_{WITHIN}x_of_optax": verdict(lr_free, "ratio_to_optax",
                                                       lambda v: v <= WITHIN),
         "elementwise_half_copy_bandwidth_16M": verdict(
             elementwise, "fraction_of_copy_bandwidth", lambda v: v >= HALF),
-        "faster_than_torch_reference": verdict(timed, "ratio_to_torch", lambda v: v < 1.0),
     }
+    if median_copy and "16M" in median_copy:
+        against_median = [{**r, "fraction_of_median_copy": r["gb_per_s"] / median_copy["16M"]}
+                          for r in elementwise]
+        verdicts["elementwise_half_median_copy_bandwidth_16M"] = verdict(
+            against_median, "fraction_of_median_copy", lambda v: v >= HALF)
+    verdicts["faster_than_torch_reference"] = verdict(timed, "ratio_to_torch",
+                                                      lambda v: v < 1.0)
+    return verdicts
 
 
 def acceptance_text(verdicts: dict[str, Any]) -> str:

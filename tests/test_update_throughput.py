@@ -113,6 +113,14 @@ def test_acceptance_reads_each_criterion_from_the_rows():
         "met": ["prodigy/1M: 0.50"], "not_met": ["adam/16M: 1.50"]}
     text = update_throughput.acceptance_text(verdicts)
     assert "lr_free_within_1.1x_of_optax: 1 / 2" in text and "not met: adam/16M: 0.40" in text
+    assert "elementwise_half_median_copy_bandwidth_16M" not in verdicts  # no median given
+    # Against the run's median copy bandwidth instead of the copy timed alongside each row.
+    rows[1]["gb_per_s"], rows[2]["gb_per_s"] = 20.0, 30.0
+    median = update_throughput.acceptance(rows, {"16M": 50.0})
+    assert median["elementwise_half_median_copy_bandwidth_16M"] == {
+        "met": ["adam/16M: 0.60"], "not_met": ["cocob/16M: 0.40"]}
+    assert median["elementwise_half_copy_bandwidth_16M"] == verdicts[
+        "elementwise_half_copy_bandwidth_16M"]
 
 
 def test_timed_run_compares_with_a_copy_timed_alongside(tmp_path):
@@ -136,3 +144,14 @@ def test_timed_run_compares_with_a_copy_timed_alongside(tmp_path):
                                           "faster_than_torch_reference"}
     with pytest.raises(SystemExit):
         update_throughput.main(["--compiler-option", "no-equals-sign", "--bytes-only"])
+
+
+def test_acceptance_option_rereads_a_json_without_timing(tmp_path, capsys):
+    rows = [{"method": "adam", "tree": "16M", "time_s": 1.0, "gb_per_s": 30.0,
+             "fraction_of_copy_bandwidth": 0.4, "elementwise": True}]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"rows": rows, "copy_bandwidth_gb_per_s": {"16M": 50.0}}))
+    assert update_throughput.main(["--acceptance", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "elementwise_half_copy_bandwidth_16M: 0 / 1" in out
+    assert "elementwise_half_median_copy_bandwidth_16M: 1 / 1" in out
