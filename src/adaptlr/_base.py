@@ -235,9 +235,10 @@ def written_after(tree: PyTree, *deps: Any) -> PyTree:
     A dependency is a scalar (a reduction's result), or an array of which one entry is read.
     Each leaf passes through ``where(popcount(bits(r0)) <= 32, leaf, 0)``, ``r0`` that entry as
     float32: always true for a 32-bit word, so every value (NaN, inf and -0 included) is
-    unchanged, but XLA does not fold it. Arrays count only on the CPU backend and when not
-    sharded explicitly: elsewhere the copy does not arise, and reading one entry of a sharded
-    array would cost a collective (or fail, with explicit sharding).
+    unchanged, but XLA does not fold it. Arrays count only on the CPU backend, the one measured
+    (XLA's GPU copy insertion is said to use region analysis by default; not checked here), and
+    when not sharded explicitly: reading one entry of a sharded array would cost a collective
+    (or fail, with explicit sharding).
     """
     words = []
     for d in jax.tree.leaves(deps):
