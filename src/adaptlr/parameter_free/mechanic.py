@@ -227,6 +227,8 @@ def mechanize(
         coefficient = _safe_div(s_decay * s_sum * jnp.sqrt(grad_sq), jnp.sqrt(point_sq) + eps)
         # h = <Delta, g + coefficient x> in one reduction, as the reference computes it (two
         # inner products <Delta, g> + coefficient <Delta, x> cost a further pass per leaf).
+        # g + coefficient x is formed behind a per-leaf barrier too: the coefficient's
+        # broadcast, shared by leaves of equal shape, would otherwise be written out.
         h = tree_vdot(
             delta_seen,
             jax.tree.map(lambda g, x: _add_scaled(*jax.lax.optimization_barrier(
