@@ -286,7 +286,8 @@ def _fused(
             if v is not None:
                 v_new = beta2.astype(cdt) * v.astype(cdt) + (1 - beta2).astype(cdt) * gc * gc
                 v_out = v_new.astype(v.dtype)
-            z_new = zc - lr_t.astype(cdt) * direction(gc, yc, v_new)
+            g_step = direction(gc, yc, v_new)
+            z_new = zc - lr_t.astype(cdt) * g_step
             # y' = y + c (z - y) + y_coefficient g' (the reference's form) with z = z' + lr g':
             # y' = y + c (z' - y) + (c lr + y_coefficient) g'. Only z' reads the old z, so XLA
             # updates the donated z in place. With the old z in y' as well, XLA:CPU's default
@@ -294,9 +295,8 @@ def _fused(
             # For AdamW and RAdam, g' is recomputed from hidden copies of its inputs: XLA would
             # otherwise write it out for its two consumers (4 bytes more than recomputing).
             g_dir = (
-                direction(*jax.lax.optimization_barrier((gc, yc, v_new)))
-                if v is not None
-                else direction(gc, yc, None)
+                g_step if v is None
+                else direction(*jax.lax.optimization_barrier((gc, yc, v_new)))
             )
             descent = -(
                 c.astype(cdt) * (z_new - yc) + (c * lr_t + y_coefficient).astype(cdt) * g_dir
