@@ -43,6 +43,21 @@ def test_check_names_argument_value_and_range() -> None:
         _base.check("eps", jnp.asarray(-0.5), _base.NON_NEGATIVE)
 
 
+def test_integer_range_messages_read_as_english() -> None:
+    # Issue 16: the message used to read "must be in integer in [1, inf)".
+    integer = Interval(1, math.inf, integer=True)
+    with pytest.raises(ValueError) as info:
+        _base.check("slice_p", 0, integer)
+    assert str(info.value) == "slice_p must be an integer in [1, inf), got 0"
+    with pytest.raises(ValueError, match=r"^slice_p must be an integer in \[1, inf\), got None$"):
+        _base.check("slice_p", None, integer)
+    with pytest.raises(TypeError, match=r"^slice_p must be an integer in \[1, inf\), got str$"):
+        _base.check("slice_p", "2", integer)
+    with pytest.raises(ValueError, match=r"^slice_p must be a scalar integer in \[1, inf\), got"):
+        _base.check("slice_p", np.ones(2), integer)
+    assert str(integer) == "integer in [1, inf)"  # the notation the catalogue prints
+
+
 def test_traced_values_and_schedules_pass() -> None:
     # A schedule and a tracer are not checkable: construction must not fail on them.
     _base.check("learning_rate", optax.constant_schedule(-1.0), _base.NON_NEGATIVE)

@@ -115,10 +115,20 @@ class Interval:
         return above and below
 
     def __str__(self) -> str:
+        kind = "integer in " if self.integer else ""
+        return f"{kind}{self._bounds()}"
+
+    def _bounds(self) -> str:
         left = "[" if self.lower_closed and math.isfinite(self.lower) else "("
         right = "]" if self.upper_closed and math.isfinite(self.upper) else ")"
-        kind = "integer in " if self.integer else ""
-        return f"{kind}{left}{_fmt(self.lower)}, {_fmt(self.upper)}{right}"
+        return f"{left}{_fmt(self.lower)}, {_fmt(self.upper)}{right}"
+
+    def requirement(self, noun: str = "") -> str:
+        """What a value must be, for error messages: ``"in [0, 1)"``, ``"a number in [0, 1)"``,
+        ``"an integer in [1, inf)"`` (``noun`` is ``""``, ``"a number"`` or ``"a scalar"``)."""
+        if self.integer:
+            return f"{'a scalar ' if noun == 'a scalar' else 'an '}integer in {self._bounds()}"
+        return f"{noun} in {self._bounds()}" if noun else f"in {self._bounds()}"
 
 
 def _fmt(x: float) -> str:
@@ -156,16 +166,18 @@ def check(name: str, value: Any, interval: Interval, *, allow_none: bool = False
     if value is None:
         if allow_none:
             return
-        raise ValueError(f"{name} must be a number in {interval}, got None")
+        raise ValueError(f"{name} must be {interval.requirement('a number')}, got None")
     if not is_checkable(value):
         if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, jax.core.Tracer):
-            raise ValueError(f"{name} must be a scalar in {interval}, got shape {value.shape}")
+            raise ValueError(
+                f"{name} must be {interval.requirement('a scalar')}, got shape {value.shape}")
         if callable(value) or isinstance(value, jax.core.Tracer):
             return
-        raise TypeError(f"{name} must be a number in {interval}, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be {interval.requirement('a number')}, got {type(value).__name__}")
     number = value.item() if isinstance(value, (jax.Array, np.ndarray)) else value
     if number not in interval:
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+        raise ValueError(f"{name} must be {interval.requirement()}, got {value!r}")
 
 
 def check_all(ranges: Mapping[str, Interval], **values: Any) -> None:
@@ -468,7 +480,7 @@ def scale_by_learning_rate(
       >>> tx = optax.chain(optax.scale_by_adam(), adaptlr.scale_by_learning_rate(1e-3))
       >>> state = tx.init({"w": jnp.ones(3)})
       >>> _, state = tx.update({"w": jnp.ones(3)}, state)
-      >>> float(adaptlr.effective_lr(state))
+      >>> round(float(adaptlr.effective_lr(state)), 6)  # float32: 0.0010000000474974513
       0.001
     """
     check("learning_rate", learning_rate, NON_NEGATIVE)
