@@ -49,12 +49,6 @@ def test_integer_range_messages_read_as_english() -> None:
     with pytest.raises(ValueError) as info:
         _base.check("slice_p", 0, integer)
     assert str(info.value) == "slice_p must be an integer in [1, inf), got 0"
-    with pytest.raises(ValueError, match=r"^slice_p must be an integer in \[1, inf\), got None$"):
-        _base.check("slice_p", None, integer)
-    with pytest.raises(TypeError, match=r"^slice_p must be an integer in \[1, inf\), got str$"):
-        _base.check("slice_p", "2", integer)
-    with pytest.raises(ValueError, match=r"^slice_p must be a scalar integer in \[1, inf\), got"):
-        _base.check("slice_p", np.ones(2), integer)
     assert str(integer) == "integer in [1, inf)"  # the notation the catalogue prints
 
 

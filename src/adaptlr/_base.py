@@ -115,26 +115,21 @@ class Interval:
         return above and below
 
     def __str__(self) -> str:
-        kind = "integer in " if self.integer else ""
-        return f"{kind}{self._bounds()}"
-
-    def _bounds(self) -> str:
         left = "[" if self.lower_closed and math.isfinite(self.lower) else "("
         right = "]" if self.upper_closed and math.isfinite(self.upper) else ")"
-        return f"{left}{_fmt(self.lower)}, {_fmt(self.upper)}{right}"
-
-    def requirement(self, noun: str = "") -> str:
-        """What a value must be, for error messages: ``"in [0, 1)"``, ``"a number in [0, 1)"``,
-        ``"an integer in [1, inf)"`` (``noun`` is ``""``, ``"a number"`` or ``"a scalar"``)."""
-        if self.integer:
-            return f"{'a scalar ' if noun == 'a scalar' else 'an '}integer in {self._bounds()}"
-        return f"{noun} in {self._bounds()}" if noun else f"in {self._bounds()}"
+        kind = "integer in " if self.integer else ""
+        return f"{kind}{left}{_fmt(self.lower)}, {_fmt(self.upper)}{right}"
 
 
 def _fmt(x: float) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:g}"
+
+
+def _requirement(interval: Interval) -> str:
+    """``"in [0, 1)"``, or ``"an integer in [1, inf)"`` for an integer interval."""
+    return f"an {interval}" if interval.integer else f"in {interval}"
 
 
 POSITIVE = Interval(0.0, math.inf, lower_closed=False)
@@ -166,18 +161,16 @@ def check(name: str, value: Any, interval: Interval, *, allow_none: bool = False
     if value is None:
         if allow_none:
             return
-        raise ValueError(f"{name} must be {interval.requirement('a number')}, got None")
+        raise ValueError(f"{name} must be a number in {interval}, got None")
     if not is_checkable(value):
         if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, jax.core.Tracer):
-            raise ValueError(
-                f"{name} must be {interval.requirement('a scalar')}, got shape {value.shape}")
+            raise ValueError(f"{name} must be a scalar in {interval}, got shape {value.shape}")
         if callable(value) or isinstance(value, jax.core.Tracer):
             return
-        raise TypeError(
-            f"{name} must be {interval.requirement('a number')}, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a number in {interval}, got {type(value).__name__}")
     number = value.item() if isinstance(value, (jax.Array, np.ndarray)) else value
     if number not in interval:
-        raise ValueError(f"{name} must be {interval.requirement()}, got {value!r}")
+        raise ValueError(f"{name} must be {_requirement(interval)}, got {value!r}")
 
 
 def check_all(ranges: Mapping[str, Interval], **values: Any) -> None:
