@@ -68,6 +68,7 @@ API_SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Introspection", ("adaptlr.introspect",)),
     ("Learning-rate range test", ("adaptlr.finder",)),
     ("Sweeps", ("adaptlr.sweep",)),
+    ("The method registry", ("adaptlr.registry",)),
     ("Building blocks", ("adaptlr._base", "adaptlr")),
 ]
 
@@ -102,18 +103,38 @@ def _title(module: str) -> str:
 
 
 def _directive(name: str, value: object) -> list[str]:
+    """The autodoc directive for ``value`` documented as ``name`` (``adaptlr.<...>``)."""
     if inspect.isclass(value):
-        lines = [f".. autoclass:: adaptlr.{name}"]
-        if issubclass(value, tuple) and hasattr(value, "_fields"):
-            lines += ["   :no-members:"]  # fields are listed from the source comments
-        elif getattr(value, "__dataclass_fields__", None) is not None:
-            lines += ["   :no-members:"]
+        lines = [f".. autoclass:: {name}"]
+        if (issubclass(value, tuple) and hasattr(value, "_fields")) or getattr(
+                value, "__dataclass_fields__", None) is not None:
+            lines += ["   :no-members:"]  # NamedTuple fields: listed from the source comments
         else:
             lines += ["   :members:"]
         return lines
-    if callable(value):
-        return [f".. autofunction:: adaptlr.{name}"]
-    return [f".. autodata:: adaptlr.{name}", "   :no-value:"]
+    if inspect.isfunction(value) or inspect.isbuiltin(value):
+        return [f".. autofunction:: {name}"]
+    lines = [f".. autodata:: {name}"]
+    if len(repr(value)) > 80:
+        lines += ["   :no-value:"]
+    return lines
+
+
+def module_extras() -> dict[str, list[tuple[str, object]]]:
+    """Public members of the exported submodules (``adaptlr.sweep.sweep``, ``adaptlr.registry.
+    MethodSpec``, ...) that are not also top-level names: ``{module: [(qualified name, value)]}``.
+    """
+    top = {id(value) for value in vars(adaptlr).values()}
+    extras: dict[str, list[tuple[str, object]]] = {}
+    for attribute, module in vars(adaptlr).items():
+        if (attribute.startswith("_") or not isinstance(module, types.ModuleType)
+                or not module.__name__.startswith("adaptlr.")):
+            continue
+        names = [n for n in getattr(module, "__all__", ()) if id(getattr(module, n)) not in top]
+        if names:
+            extras[module.__name__] = [(f"{module.__name__}.{n}", getattr(module, n))
+                                       for n in names]
+    return extras
 
 
 def write_api_pages(api_dir: Path = DOCS / "api") -> list[str]:
@@ -121,16 +142,25 @@ def write_api_pages(api_dir: Path = DOCS / "api") -> list[str]:
     return the pages' docnames (relative to ``api_dir``) in order."""
     by_module: dict[str, list[tuple[str, object]]] = {}
     for name, value in public_names().items():
-        by_module.setdefault(home_module(value), []).append((name, value))
+        by_module.setdefault(home_module(value), []).append((f"adaptlr.{name}", value))
+    extras = module_extras()
+    for module in extras:
+        by_module.setdefault(module, [])
     (api_dir / "generated").mkdir(parents=True, exist_ok=True)
     pages = []
     for module in sorted(by_module, key=lambda m: (_section(m), m)):
         title = _title(module)
-        body = [title, "=" * len(title), "",
-                f"Defined in ``{module}``; import as ``adaptlr.<name>``.", "",
-                ".. currentmodule:: adaptlr", ""]
+        body = [title, "=" * len(title), ""]
+        if by_module[module]:
+            body += [f"Defined in ``{module}``; import as ``adaptlr.<name>``.", ""]
+        body += [".. currentmodule:: adaptlr", ""]
         for name, value in by_module[module]:
             body += [*_directive(name, value), ""]
+        if module in extras:
+            heading = f"Also in ``{module}``"
+            body += [heading, "-" * len(heading), "", f".. currentmodule:: {module}", ""]
+            for name, value in extras[module]:
+                body += [*_directive(name, value), ""]
         page = api_page(module)
         text = "\n".join(body)
         path = api_dir / f"{page}.rst"

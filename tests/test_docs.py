@@ -296,6 +296,10 @@ def test_api_reference_lists_every_public_name(tmp_path: Path) -> None:
     documented = re.findall(r"^\.\. auto\w+:: adaptlr\.(\w+)$", text, flags=re.M)
     assert sorted(documented) == sorted(conf.public_names())
     assert len(documented) == len(set(documented))
+    # and the public members of the exported submodules that are not top-level names
+    for qualified in ("adaptlr.sweep.use_host_devices", "adaptlr.registry.MethodSpec",
+                      "adaptlr.schedules.plot", "adaptlr.finder.SUGGESTION_RULES"):
+        assert re.search(rf"^\.\. auto\w+:: {re.escape(qualified)}$", text, flags=re.M), qualified
 
 
 @pytest.mark.slow
