@@ -15,7 +15,6 @@ from __future__ import annotations
 import doctest
 import importlib
 import inspect
-import os
 import pkgutil
 import re
 import subprocess
@@ -44,7 +43,11 @@ print(adaptlr.describe_groups(params, tx))   # log which parameter went where"""
 
 def code_blocks(path: Path) -> list[tuple[int, str, str | None]]:
     """``(line, code, no-run reason)`` for every fenced ```python block of a Markdown page."""
-    lines = path.read_text().splitlines()
+    return code_blocks_in(path.read_text())
+
+
+def code_blocks_in(text: str) -> list[tuple[int, str, str | None]]:
+    lines = text.splitlines()
     blocks = []
     i = 0
     while i < len(lines):
@@ -105,14 +108,10 @@ def test_no_run_blocks_are_few_and_say_why() -> None:
 
 
 def test_code_block_extraction() -> None:
-    page = "text\n<!-- no-run: needs a GPU -->\n```python\nx = 1\n```\n\n```python\ny = 2\n```\n"
-    path = Path(os.devnull)
-    original = Path.read_text
-    try:
-        Path.read_text = lambda self, *a, **k: page if self == path else original(self)  # type: ignore[method-assign]
-        assert code_blocks(path) == [(3, "x = 1", "needs a GPU"), (7, "y = 2", None)]
-    finally:
-        Path.read_text = original  # type: ignore[method-assign]
+    page = ("text\n<!-- no-run: needs a GPU -->\n```python\nx = 1\n```\n\n```python\ny = 2\n```\n"
+            "```console\n$ adaptlr list\n```\n  ```python\n  z = 3\n  ```\n")
+    assert code_blocks_in(page) == [(3, "x = 1", "needs a GPU"), (7, "y = 2", None),
+                                    (13, "z = 3", None)]
 
 
 def test_methods_page_is_generated_from_the_registry() -> None:
