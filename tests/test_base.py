@@ -43,6 +43,15 @@ def test_check_names_argument_value_and_range() -> None:
         _base.check("eps", jnp.asarray(-0.5), _base.NON_NEGATIVE)
 
 
+def test_integer_range_messages_read_as_english() -> None:
+    # Issue 16: the message used to read "must be in integer in [1, inf)".
+    integer = Interval(1, math.inf, integer=True)
+    with pytest.raises(ValueError) as info:
+        _base.check("slice_p", 0, integer)
+    assert str(info.value) == "slice_p must be an integer in [1, inf), got 0"
+    assert str(integer) == "integer in [1, inf)"  # the notation the catalogue prints
+
+
 def test_traced_values_and_schedules_pass() -> None:
     # A schedule and a tracer are not checkable: construction must not fail on them.
     _base.check("learning_rate", optax.constant_schedule(-1.0), _base.NON_NEGATIVE)

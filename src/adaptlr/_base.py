@@ -92,6 +92,12 @@ class Interval:
 
     ``Interval(0, 1, upper_closed=False)`` is ``[0, 1)``. ``integer=True`` also requires an
     integral value. The interval prints in the usual notation, which is what error messages use.
+
+    Attributes:
+      lower, upper: the bounds (``-inf``/``inf`` for none).
+      lower_closed, upper_closed: whether each bound belongs to the interval (an infinite
+        bound prints as open).
+      integer: also require an integral value.
     """
 
     lower: float = -math.inf
@@ -125,6 +131,11 @@ def _fmt(x: float) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:g}"
+
+
+def _requirement(interval: Interval) -> str:
+    """``"in [0, 1)"``, or ``"an integer in [1, inf)"`` for an integer interval."""
+    return f"an {interval}" if interval.integer else f"in {interval}"
 
 
 POSITIVE = Interval(0.0, math.inf, lower_closed=False)
@@ -165,7 +176,7 @@ def check(name: str, value: Any, interval: Interval, *, allow_none: bool = False
         raise TypeError(f"{name} must be a number in {interval}, got {type(value).__name__}")
     number = value.item() if isinstance(value, (jax.Array, np.ndarray)) else value
     if number not in interval:
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+        raise ValueError(f"{name} must be {_requirement(interval)}, got {value!r}")
 
 
 def check_all(ranges: Mapping[str, Interval], **values: Any) -> None:
@@ -293,12 +304,20 @@ def tree_vdot_by_leaf(a: PyTree, b: PyTree) -> tuple[jax.Array, PyTree]:
 
 
 def tree_vdot(a: PyTree, b: PyTree) -> jax.Array:
-    """``sum(a * b)`` over all leaves, accumulated in float32 or better (real parameters)."""
+    """``sum(a * b)`` over all leaves, accumulated in float32 or better (real parameters).
+
+    Args:
+      a, b: pytrees of the same structure and shapes.
+    """
     return _reduce(lambda x, y: jnp.sum(x * y), a, b)
 
 
 def tree_sum(tree: PyTree) -> jax.Array:
-    """Sum of all entries of all leaves."""
+    """Sum of all entries of all leaves.
+
+    Args:
+      tree: a pytree of arrays (``None`` leaves and empty trees count as zero).
+    """
     return _reduce(jnp.sum, tree)
 
 
@@ -308,7 +327,11 @@ def tree_sq_norm(tree: PyTree) -> jax.Array:
 
 
 def tree_norm(tree: PyTree) -> jax.Array:
-    """Euclidean norm of the whole tree (exact zero for a zero tree, with a finite gradient)."""
+    """Euclidean norm of the whole tree (exact zero for a zero tree, with a finite gradient).
+
+    Args:
+      tree: a pytree of arrays (``None`` leaves and empty trees count as zero).
+    """
     sq = tree_sq_norm(tree)
     # The double-where keeps the gradient of the norm finite at zero.
     safe = jnp.where(sq > 0, sq, jnp.ones_like(sq))
@@ -468,7 +491,7 @@ def scale_by_learning_rate(
       >>> tx = optax.chain(optax.scale_by_adam(), adaptlr.scale_by_learning_rate(1e-3))
       >>> state = tx.init({"w": jnp.ones(3)})
       >>> _, state = tx.update({"w": jnp.ones(3)}, state)
-      >>> float(adaptlr.effective_lr(state))
+      >>> round(float(adaptlr.effective_lr(state)), 6)  # float32: 0.0010000000474974513
       0.001
     """
     check("learning_rate", learning_rate, NON_NEGATIVE)
@@ -502,6 +525,10 @@ def record_learning_rate(learning_rate: ScalarOrSchedule) -> optax.GradientTrans
     chain, it makes the applied learning rate visible to :func:`adaptlr.effective_lr` without
     touching the arithmetic, so the result stays bit-identical to the optimizer alone. The
     registry builds its Optax baselines this way.
+
+    Args:
+      learning_rate: the learning rate the wrapped optimizer applies, a number in
+        ``[0, inf)`` or the same schedule ``step -> value`` it was given.
 
     Example:
       >>> import jax.numpy as jnp, optax, adaptlr

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from adaptlr import registry
 
-__all__ = ["build_parser", "format_catalogue", "main", "methods_markdown"]
+__all__ = ["api_anchor", "build_parser", "format_catalogue", "main", "methods_markdown"]
 
 
 def format_catalogue(family: str | None = None) -> str:
@@ -36,12 +36,26 @@ def format_catalogue(family: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def api_anchor(name: str) -> str | None:
+    """The API reference's anchor of a registered method, ``"adaptlr.<name>"``; ``None`` for
+    methods that are not adaptlr's (the Optax baselines).
+
+    In the built docs the page is ``api/generated/<module>.html``; in Markdown rendered by the
+    docs (MyST), a link to ``#adaptlr.<name>`` finds it on whichever page it is.
+    """
+    import adaptlr
+
+    return f"adaptlr.{name}" if callable(getattr(adaptlr, name, None)) else None
+
+
 def methods_markdown() -> str:
     """The catalogue as the Markdown page ``docs/methods.md``."""
     lines = [
         "# Methods",
         "",
         "Generated from `adaptlr.registry` by `adaptlr list --markdown`; do not edit by hand.",
+        "Names link to the method's entry in the API reference (arguments, ranges, update",
+        "rule); the baselines are Optax's own optimizers.",
         "",
     ]
     for family in registry.FAMILIES:
@@ -53,8 +67,10 @@ def methods_markdown() -> str:
                   "| --- | --- | --- | --- | --- | --- |"]
         for s in specs:
             paper = f"{s.paper.cite()} [@{s.paper.bibkey}]" if s.paper else "-"
+            anchor = api_anchor(s.name)
+            name = f"[`{s.name}`](#{anchor})" if anchor else f"`{s.name}`"
             lines.append(
-                f"| `{s.name}` | {s.description or '-'} | {paper} | "
+                f"| {name} | {s.description or '-'} | {paper} | "
                 f"{'yes' if s.needs_value else 'no'} | {s.state_bytes_per_param:g} | "
                 f"{s.reference_impl or '-'} |"
             )

@@ -84,6 +84,9 @@ def _key_name(key: Any) -> str:
 def param_path(key_path: Sequence[Any]) -> str:
     """The ``/``-joined path of a JAX key path, without the trailing ``value`` of NNX Variables.
 
+    Args:
+      key_path: a JAX key path, as from ``jax.tree_util.tree_flatten_with_path``.
+
     Example:
       >>> import jax, jax.numpy as jnp, adaptlr
       >>> [adaptlr.param_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(
@@ -358,7 +361,12 @@ def param_groups(
 
 
 def group_labels(params: PyTree, tx: optax.GradientTransformation) -> dict[str, str]:
-    """The group name of every parameter path, for a transformation from :func:`param_groups`."""
+    """The group name of every parameter path, for a transformation from :func:`param_groups`.
+
+    Args:
+      params: the parameter tree (or a tree of the same structure).
+      tx: a transformation built by :func:`param_groups`.
+    """
     groups = _groups_of(tx)
     labels = groups.labels(params)
     flat = jax.tree_util.tree_flatten_with_path(labels)[0]
@@ -380,6 +388,10 @@ def describe_groups(params: PyTree, tx: optax.GradientTransformation) -> str:
     ``lr_scale`` and ``weight_decay`` describe the rule's changes to the default (``on`` is
     the default's weight decay, ``off`` none, a number a replacement); a group with its own
     transformation shows ``transform``. Use it to log the grouping before training.
+
+    Args:
+      params: the parameter tree (or a tree of the same structure).
+      tx: a transformation built by :func:`param_groups`.
     """
     groups = _groups_of(tx)
     by_name = dict(zip(groups.names, groups.rules, strict=True))
@@ -426,6 +438,9 @@ def infer_layer(path: str) -> int | None:
     * ``i + 1`` for block ``i``: Linen's ``layers_3``, ``block_3``, ``blocks_3``, ``h_3``,
       ``encoderblock_3``, or NNX's ``layers/3``, ``blocks/3``, ``h/3`` (lists of modules);
     * ``None`` otherwise (the head, final norms): the top, which keeps the full rate.
+
+    Args:
+      path: a parameter path as :func:`param_path` writes it.
 
     Example:
       >>> import adaptlr

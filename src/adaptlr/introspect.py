@@ -104,6 +104,9 @@ def effective_lrs(opt_state: PyTree) -> dict[str, Any]:
     ``"0"`` for the first element of a chain or ``"inner_states/decay/inner_state/0"`` inside
     ``optax.multi_transform``. Global step sizes are float32 scalars; per-parameter step sizes
     are summarised as a tree of per-leaf means shaped like the parameters.
+
+    Args:
+      opt_state: any optimizer state (see :func:`effective_lr`).
     """
     out: dict[str, Any] = {}
     _walk(opt_state, (), out)
@@ -117,6 +120,10 @@ def effective_lr(opt_state: PyTree) -> Any:
     case: one method, possibly chained, masked or injected), and the dict of
     :func:`effective_lrs` when it holds several (e.g. one per group of ``multi_transform``).
     Before the first update the records hold ``0``.
+
+    Args:
+      opt_state: any optimizer state: an adaptlr method's, or a chain, ``masked``,
+        ``multi_transform``, ``inject_hyperparams`` or ``MultiSteps`` state holding one.
 
     Raises:
       ValueError: when no part of the state records a step size (a plain Optax optimizer with
@@ -169,6 +176,9 @@ def effective_lr_scalars(opt_state: PyTree) -> dict[str, jax.Array]:
     zero-size ones included, counts once). Cheap and traceable, for logging inside
     a jitted step or a :func:`adaptlr.sweep.train_sweep` trace. Returns ``{}`` when the state
     records no step size.
+
+    Args:
+      opt_state: any optimizer state (see :func:`effective_lr`).
 
     Example:
       >>> import jax.numpy as jnp, optax, adaptlr
@@ -403,6 +413,15 @@ def log_stats(
     * ``precond_lr/q<level>`` and ``precond_lr/mean``: :func:`preconditioner_lr_stats` when the
       state has an Adam-like ``nu`` and a known learning rate.
 
+    Args:
+      updates: the updates the optimizer returned this step.
+      params: the parameters the updates apply to (before the update).
+      opt_state: the optimizer state after the update; ``None`` leaves out the
+        step-size and preconditioner entries.
+      per_leaf: also report the update-to-parameter ratio of every leaf.
+      quantiles: levels in ``[0, 1]`` of the preconditioner's per-parameter learning
+        rates (see :func:`preconditioner_lr_stats`).
+
     Example:
       >>> import jax, jax.numpy as jnp, optax, adaptlr
       >>> tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
@@ -438,6 +457,10 @@ def log_stats(
 
 
 def as_floats(stats: dict[str, Any]) -> dict[str, float]:
-    """``{name: float}`` from a dict of scalars (one device-to-host transfer)."""
+    """``{name: float}`` from a dict of scalars (one device-to-host transfer).
+
+    Args:
+      stats: ``{name: scalar}``, e.g. from :func:`log_stats` inside a jitted step.
+    """
     host = jax.device_get(stats)
     return {name: float(value) for name, value in host.items()}

@@ -49,6 +49,7 @@ from adaptlr._base import (
     check_choice,
     is_checkable,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = [
     "RANGES",
@@ -563,6 +564,7 @@ def polynomial_to_zero(
     return _named(schedule, "polynomial_to_zero")
 
 
+@args_from(polynomial_to_zero)
 def linear_to_zero(peak_value: Any, total_steps: Any, *, warmup_steps: Any = 0) -> Schedule:
     """Linear decay to zero after an optional linear warmup: :func:`polynomial_to_zero` with
     ``power=1``.

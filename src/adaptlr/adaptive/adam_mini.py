@@ -28,6 +28,7 @@ from adaptlr._base import (
     check_all,
     resolve,
 )
+from adaptlr._docstrings import args_from
 from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
@@ -139,6 +140,12 @@ def adam_mini_partition(path: str, shape: tuple[int, ...], num_heads: int | None
     Vectors and scalars that reach rules 2-5 are one block. Pass your own function with this
     signature as ``partition=`` to override; PyTorch-layout ``(out, in)`` weights, for example,
     keep axis 0 instead of the last.
+
+    Args:
+      path: the parameter's path (see :func:`adaptlr.param_path`).
+      shape: the parameter's shape.
+      num_heads: number of attention heads, an integer in ``[1, inf)``, used to split a 2-D
+        query or key kernel; ``None`` raises ``ValueError`` when such a kernel needs it.
     """
     name = path.lower()
     ndim = len(shape)
@@ -326,6 +333,7 @@ def scale_by_adam_mini(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_adam_mini)
 def adam_mini(
     learning_rate: ScalarOrSchedule = 1e-3,
     b1: float = 0.9,

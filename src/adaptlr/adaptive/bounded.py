@@ -24,6 +24,7 @@ from adaptlr._base import (
     check_all,
     resolve,
 )
+from adaptlr._docstrings import args_from
 from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
@@ -260,6 +261,7 @@ def scale_by_adabound(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_adabound)
 def adabound(
     learning_rate: ScalarOrSchedule = 1e-3,
     final_lr: float = 0.1,
@@ -285,6 +287,7 @@ def adabound(
     )
 
 
+@args_from(scale_by_adabound)
 def scale_by_amsbound(
     learning_rate: ScalarOrSchedule = 1e-3,
     final_lr: float = 0.1,
@@ -304,6 +307,7 @@ def scale_by_amsbound(
                              amsbound=True)
 
 
+@args_from(scale_by_adabound)
 def amsbound(
     learning_rate: ScalarOrSchedule = 1e-3,
     final_lr: float = 0.1,
@@ -420,6 +424,7 @@ def scale_by_adamod(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_adamod)
 def adamod(
     learning_rate: ScalarOrSchedule = 1e-3,
     b1: float = 0.9,

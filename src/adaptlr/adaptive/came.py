@@ -24,6 +24,7 @@ from adaptlr._base import (
     check_all,
     resolve,
 )
+from adaptlr._docstrings import args_from
 from adaptlr.adaptive._common import (
     is_on,
     map_leaves,
@@ -242,6 +243,7 @@ def scale_by_came(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_came)
 def came(
     learning_rate: ScalarOrSchedule = 2e-4,
     b1: float = 0.9,

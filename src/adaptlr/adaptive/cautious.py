@@ -37,7 +37,7 @@ RANGES: dict[str, Interval] = {
 class CautiousState(NamedTuple):
     """State of :func:`cautious`: the wrapped transformation's state, untouched."""
 
-    inner_state: Any
+    inner_state: Any  # the wrapped transformation's state
 
 
 def cautious(

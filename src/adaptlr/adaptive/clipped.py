@@ -25,6 +25,7 @@ from adaptlr._base import (
     check_all,
     resolve,
 )
+from adaptlr._docstrings import args_from
 from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
@@ -274,6 +275,7 @@ def scale_by_stable_adamw(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_stable_adamw)
 def stable_adamw(
     learning_rate: ScalarOrSchedule = 1e-3,
     b1: float = 0.9,
@@ -390,6 +392,7 @@ def scale_by_adam_atan2(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_adam_atan2)
 def adam_atan2(
     learning_rate: ScalarOrSchedule = 1e-3,
     b1: float = 0.9,

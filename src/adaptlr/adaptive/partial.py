@@ -26,6 +26,7 @@ from adaptlr._base import (
     is_checkable,
     resolve,
 )
+from adaptlr._docstrings import args_from
 from adaptlr.adaptive._common import (
     bias_correction,
     is_on,
@@ -243,6 +244,7 @@ def scale_by_padam(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_padam)
 def padam(
     learning_rate: ScalarOrSchedule = 0.1,
     b1: float = 0.9,
@@ -367,6 +369,7 @@ def scale_by_qhadam(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_qhadam)
 def qhadam(
     learning_rate: ScalarOrSchedule = 1e-3,
     b1: float = 0.995,

@@ -34,6 +34,7 @@ from adaptlr._base import (
     tree_vdot,
     written_after,
 )
+from adaptlr._docstrings import args_from
 from adaptlr.adaptive._common import leaf_means_on_read
 
 __all__ = [
@@ -209,6 +210,7 @@ def scale_by_delta_bar_delta(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_delta_bar_delta)
 def delta_bar_delta(
     learning_rate: float = 1e-3,
     kappa: float = 1e-4,
@@ -338,6 +340,7 @@ def scale_by_idbd(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_idbd)
 def idbd(
     learning_rate: float = 1e-3,
     meta_learning_rate: float = 1e-2,
@@ -494,6 +497,7 @@ def scale_by_autostep(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_autostep)
 def autostep(
     learning_rate: float = 0.1,
     meta_learning_rate: float = 1e-2,

@@ -18,6 +18,7 @@ from adaptlr._base import (
     resolve,
     tree_sq_norm,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = ["RANGES", "ScaleByAdagradNormState", "adagrad_norm", "scale_by_adagrad_norm"]
 
@@ -98,6 +99,7 @@ def scale_by_adagrad_norm(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_adagrad_norm)
 def adagrad_norm(
     learning_rate: ScalarOrSchedule = 1.0,
     b0: float = 1e-2,

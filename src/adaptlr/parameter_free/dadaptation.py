@@ -61,6 +61,7 @@ from adaptlr._base import (
     tree_vdot_by_leaf,
     written_after,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = [
     "RANGES",
@@ -334,6 +335,7 @@ def scale_by_dadapt_sgd(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_dadapt_sgd)
 def dadapt_sgd(
     learning_rate: ScalarOrSchedule = 1.0,
     momentum: float | jax.Array = 0.0,
@@ -493,6 +495,7 @@ def scale_by_dadapt_adagrad(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_dadapt_adagrad)
 def dadapt_adagrad(
     learning_rate: ScalarOrSchedule = 1.0,
     momentum: float | jax.Array = 0.0,
@@ -713,6 +716,7 @@ def scale_by_dadapt_adam(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_dadapt_adam)
 def dadapt_adam(
     learning_rate: ScalarOrSchedule = 1.0,
     b1: float | jax.Array = 0.9,
@@ -909,6 +913,7 @@ def scale_by_dadapt_adan(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_dadapt_adan)
 def dadapt_adan(
     learning_rate: ScalarOrSchedule = 1.0,
     b1: float | jax.Array = 0.98,
@@ -1070,6 +1075,7 @@ def scale_by_dadapt_lion(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_dadapt_lion)
 def dadapt_lion(
     learning_rate: ScalarOrSchedule = 1.0,
     b1: float | jax.Array = 0.9,

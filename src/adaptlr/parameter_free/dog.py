@@ -655,6 +655,10 @@ def polynomial_decay_averaged_params(opt_state: PyTree) -> PyTree:
     Finds the averaging state anywhere in a chained, masked or injected optimizer state.
     Before the first update it holds the initial parameters.
 
+    Args:
+      opt_state: the state of an optimizer that contains exactly one
+        :func:`polynomial_decay_averaging` (e.g. chained after ``dog``).
+
     Raises:
       ValueError: when ``opt_state`` holds no averaging state, or more than one.
 

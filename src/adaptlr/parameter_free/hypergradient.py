@@ -35,6 +35,7 @@ from adaptlr._base import (
     tree_vdot,
     written_after,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = [
     "ADAM_RANGES",
@@ -225,6 +226,7 @@ def scale_by_hypergradient_sgd(
                                    per_parameter)
 
 
+@args_from(scale_by_hypergradient_sgd)
 def hypergradient_sgd(
     learning_rate: float = 1e-3,
     meta_learning_rate: float = 1e-7,
@@ -318,6 +320,7 @@ def scale_by_hypergradient_adam(
                                    meta_learning_rate, rule, per_parameter)
 
 
+@args_from(scale_by_hypergradient_adam)
 def hypergradient_adam(
     learning_rate: float = 1e-3,
     meta_learning_rate: float = 1e-7,

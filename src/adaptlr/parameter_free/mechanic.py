@@ -23,6 +23,7 @@ from adaptlr._base import (
     tree_sq_norm,
     tree_vdot,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = [
     "DEFAULT_BETAS",
@@ -269,6 +270,7 @@ def mechanize(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(mechanize)
 def mechanic_sgd(
     learning_rate: ScalarOrSchedule = 1.0,
     momentum: float | None = None,
@@ -288,7 +290,8 @@ def mechanic_sgd(
     Args:
       learning_rate: ``>= 0``, float or schedule (``1``: Mechanic finds the scale).
       momentum: heavy-ball coefficient in ``[0, 1)``, or ``None`` for none.
-      s_decay: :math:`\lambda \ge 0`. s_init: ``> 0``.
+      s_decay: :math:`\lambda \ge 0`.
+      s_init: ``> 0``.
       nesterov, betas, store_delta, decay_on_stepped_params: keyword, see :func:`mechanize`.
 
     Example:
@@ -310,6 +313,7 @@ def mechanic_sgd(
     )
 
 
+@args_from(mechanize)
 def mechanic_adam(
     learning_rate: ScalarOrSchedule = 1.0,
     b1: float = 0.9,
@@ -333,7 +337,8 @@ def mechanic_adam(
       b1, b2: Adam's moment coefficients in ``[0, 1)``.
       eps: Adam's ``eps >= 0`` (Mechanic's own epsilon stays at ``1e-8``).
       weight_decay: decoupled weight decay ``>= 0`` of the base (AdamW).
-      s_decay: :math:`\lambda \ge 0`. s_init: ``> 0``.
+      s_decay: :math:`\lambda \ge 0`.
+      s_init: ``> 0``.
       betas, store_delta, decay_on_stepped_params: keyword, see :func:`mechanize`.
 
     Example:

@@ -30,6 +30,7 @@ from adaptlr._base import (
     scalar_dtype,
     tree_sq_norm,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = [
     "ALIG_RANGES",
@@ -167,6 +168,7 @@ def scale_by_sps(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_sps)
 def sps(
     c: float = 0.5,
     max_lr: float | None = 1.0,
@@ -316,6 +318,7 @@ def scale_by_alig(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_alig)
 def alig(
     max_lr: float | None = 0.1,
     momentum: float = 0.0,

@@ -25,6 +25,7 @@ from adaptlr._base import (
     tree_l1_norm,
     tree_vdot,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = ["RANGES", "ProdigyState", "prodigy", "scale_by_prodigy"]
 
@@ -342,6 +343,7 @@ def scale_by_prodigy(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@args_from(scale_by_prodigy)
 def prodigy(
     learning_rate: ScalarOrSchedule = 1.0,
     b1: float = 0.9,

@@ -52,6 +52,7 @@ from adaptlr._base import (
     resolve,
     scalar_dtype,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = [
     "RANGES",
@@ -125,6 +126,11 @@ def schedule_free_eval_params(opt_state: PyTree, params: PyTree) -> PyTree:
     ``optax.multi_transform``, ``optax.inject_hyperparams``, ``optax.MultiSteps``, ...) and
     replaces the parameters each one covers by ``x = (y - (1 - b1) z) / b1``; parameters that
     no Schedule-Free state covers are returned unchanged. The result has the parameters' dtypes.
+
+    Args:
+      opt_state: the state of a Schedule-Free optimizer (alone or inside a chain,
+        ``masked`` or ``multi_transform``).
+      params: the training parameters ``y`` the optimizer updates.
 
     Raises:
       ValueError: when ``opt_state`` holds no Schedule-Free state.
@@ -678,6 +684,7 @@ def scale_by_schedule_free(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_schedule_free)
 def schedule_free(
     base_optimizer: optax.GradientTransformation,
     learning_rate: ScalarOrSchedule,
@@ -729,3 +736,9 @@ def schedule_free(
         optax.scale(-1.0),
     )
 
+
+# The ready-made cores take the arguments of their optimizers and of the general core, which
+# are defined after them: complete their docstrings once all are defined.
+args_from(schedule_free_sgd, scale_by_schedule_free)(scale_by_schedule_free_sgd)
+args_from(schedule_free_adamw, scale_by_schedule_free)(scale_by_schedule_free_adamw)
+args_from(schedule_free_radam, scale_by_schedule_free)(scale_by_schedule_free_radam)
