@@ -456,3 +456,14 @@ def run(
         if bar is not None:
             bar.close()
     return appended
+
+
+def effective_steps(task_name: str, steps: int | None = None,
+                    task_options: Mapping[str, Any] | None = None) -> int:
+    """The budget :func:`run` trains for: ``steps`` (default the task's) rounded down to a
+    multiple of the task's ``eval_every`` (or ``steps`` itself when below it)."""
+    task = get_task(task_name, **dict(task_options or {}))
+    steps = task.steps if steps is None else int(steps)
+    if steps < task.eval_every:
+        return steps
+    return steps - steps % task.eval_every
