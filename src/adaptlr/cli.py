@@ -396,13 +396,16 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
         print(f"{step:>8}  " + "  ".join(f"{values[step]:>{width}.6g}"
                                          for _, _, _, values in built))
     if args.plot:
-        _plot_schedules(built, args.steps, args.plot, log_y=args.log_y)
+        import matplotlib.pyplot as plt
+
+        plt.close(_plot_schedules(built, args.steps, args.plot, log_y=args.log_y))
         print(f"plot written to {args.plot}")
     return 0
 
 
 def _plot_schedules(built: Sequence[tuple[str, dict[str, object], Any, Any]], steps: int,
-                    path: str, *, log_y: bool) -> None:
+                    path: str, *, log_y: bool) -> Any:
+    """Draw ``(name, kwargs, schedule, values)`` rows in one figure; save it; return it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -426,7 +429,7 @@ def _plot_schedules(built: Sequence[tuple[str, dict[str, object], Any, Any]], st
         ax.legend(loc="best", ncol=1 if len(built) <= 6 else 2)
         ax.set_xlim(0, max(steps - 1, 1))
         fig.savefig(path, bbox_inches="tight", dpi=120)
-        plt.close(fig)
+    return fig
 
 
 def _add_schedule_command(sub: argparse._SubParsersAction) -> None:
