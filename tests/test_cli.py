@@ -234,6 +234,10 @@ def test_schedule_several_in_one_figure(tmp_path, capsys) -> None:
     assert out[5].split()[0] == "49" and len(out[5].split()) == 4
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # One peak for all: onecycle calls it max_value.
+    assert cli.main(["schedule", "onecycle", "cosine", "--steps", "100", "--args",
+                     "peak_value=0.01"]) == 0
+    assert capsys.readouterr().out.startswith("onecycle(max_value=0.01, total_steps=100)")
 
 
 # --- run: figures and formats ---

@@ -331,6 +331,10 @@ def _schedule_kwargs(name: str, steps: int, given: dict[str, object]) -> dict[st
 
     signature = inspect.signature(schedules.SCHEDULES[name])
     kwargs = {k: v for k, v in given.items() if k in signature.parameters}
+    # One peak for every schedule of a figure: peak_value is max_value where that is the name.
+    if "peak_value" in given and "peak_value" not in signature.parameters \
+            and "max_value" in signature.parameters and "max_value" not in given:
+        kwargs["max_value"] = given["peak_value"]
     # Required arguments the user left out get values that show the shape over --steps.
     fallback: dict[str, object] = {
         "peak_value": 1.0, "init_value": 1.0, "max_value": 1.0, "base_value": 0.1,
@@ -419,13 +423,13 @@ def _plot_schedules(built: Sequence[tuple[str, dict[str, object], Any, Any]], st
         x = np.arange(steps)
         for i, (name, _, _, values) in enumerate(built):
             shown = np.where(values > 0, values, np.nan) if log_y else values
-            ax.plot(x, shown, label=name, linestyle=styles[(i // 10) % len(styles)],
+            ax.plot(x, shown, label=name, linestyle=styles[i % len(styles)],
                     color=plt.cm.tab10(i % 10))
         ax.set_xlabel("step")
         ax.set_ylabel("learning rate" + (" (log scale; zeros not drawn)" if log_y else ""))
         if log_y:
             ax.set_yscale("log")
-        ax.grid(alpha=0.3, which="both" if log_y else "major")
+        ax.grid(alpha=0.3)
         ax.legend(loc="best", ncol=1 if len(built) <= 6 else 2)
         ax.set_xlim(0, max(steps - 1, 1))
         fig.savefig(path, bbox_inches="tight", dpi=120)

@@ -130,7 +130,9 @@ def _panels(methods: Sequence[str], groups: Mapping[str, Sequence[Mapping[str, A
             grouped.setdefault(key(method), []).append(method)
     panels = []
     for title, members in grouped.items():
-        chunks = [members[i:i + PER_PANEL] for i in range(0, len(members), PER_PANEL)]
+        count = math.ceil(len(members) / PER_PANEL)  # as few panels as fit, evenly filled
+        size = math.ceil(len(members) / count)
+        chunks = [members[i:i + size] for i in range(0, len(members), size)]
         for n, chunk in enumerate(chunks, 1):
             panels.append((title if len(chunks) == 1 else f"{title} ({n}/{len(chunks)})", chunk))
     return panels
@@ -141,16 +143,18 @@ def _grid(count: int, ncols: int, size: tuple[float, float], **kwargs: Any) -> t
     ncols = max(1, min(ncols, count))
     nrows = max(1, math.ceil(count / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             squeeze=False, **kwargs)
+                             squeeze=False, layout="constrained", **kwargs)
     flat = list(axes.ravel())
     for ax in flat[count:]:
         ax.set_visible(False)
     return fig, flat[:count]
 
 
-def _legend(ax: Any, **kwargs: Any) -> None:
+def _legend_below(ax: Any) -> None:
+    """The panel's legend under it, two columns, so that it hides no data."""
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, framealpha=0.85, **kwargs)
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  frameon=False)
 
 
 def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[MethodSummary],
@@ -163,7 +167,7 @@ def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[Method
     factor, unit = metric_scale(metric)
     by_name = {row.method: row for row in rows}
     panels = _panels([row.method for row in rows], groups)
-    fig, axes = _grid(len(panels), 3, (5.2, 3.9), sharey=True)
+    fig, axes = _grid(len(panels), 3, (5.2, 4.6), sharey=True)
     for ax, (panel_title, members) in zip(axes, panels, strict=True):
         lr_free = any(_is_lr_free(groups[m]) for m in members)
         for index, method in enumerate(members):
@@ -215,16 +219,15 @@ def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[Method
                       else "learning rate (peak for schedules)")
         ax.set_title(panel_title, fontsize=10)
         ax.grid(alpha=0.3)
-        _legend(ax, loc="lower center" if maximize else "upper center")
+        _legend_below(ax)
     for ax in axes:
         ax.tick_params(labelleft=True)
-    axes[0].set_ylabel(f"final {metric}" + (f" ({unit})" if unit else ""))
+        ax.set_ylabel(f"final {metric}" + (f" ({unit})" if unit else ""))
     if not maximize:
         axes[0].set_yscale("log")
     where = "bottom" if maximize else "top"
     fig.suptitle((f"{title}: " if title else "") + f"mean +- std over seeds; "
                  f"x on the {where} edge: a seed diverged at that value", fontsize=11)
-    fig.tight_layout()
     return _save(fig, path_stem, formats)
 
 
@@ -274,8 +277,9 @@ def plot_curves(records: Sequence[Mapping[str, Any]], rows: Sequence[MethodSumma
     panels = _panels([row.method for row in rows if row.method in best], groups)
     if not panels:
         return []
+    maximize = bool(records[0]["maximize"])
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.2 * len(panels)), squeeze=False,
-                             sharex=True)
+                             sharex=True, layout="constrained")
     for (left, right), (panel_title, members) in zip(axes, panels, strict=True):
         for index, method in enumerate(members):
             runs, style = best[method], {**_style(index), "marker": None}
@@ -286,6 +290,8 @@ def plot_curves(records: Sequence[Mapping[str, Any]], rows: Sequence[MethodSumma
         left.set_yscale("log")
         left.set_ylabel("training loss")
         right.set_ylabel(metric + (f" ({unit})" if unit else ""))
+        if not maximize:
+            right.set_yscale("log")
         left.set_title(panel_title, fontsize=10, loc="left")
         right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         for ax in (left, right):
@@ -294,7 +300,6 @@ def plot_curves(records: Sequence[Mapping[str, Any]], rows: Sequence[MethodSumma
         ax.set_xlabel("step")
     fig.suptitle((f"{title}: " if title else "") + "each method at its best value, "
                  "seed mean (training loss: mean over each block of steps)", fontsize=11)
-    fig.tight_layout()
     return _save(fig, path_stem, formats)
 
 
@@ -308,14 +313,14 @@ def plot_effective_lr(records: Sequence[Mapping[str, Any]], rows: Sequence[Metho
     if not traced:
         return []
     sgd_title = "step sizes on the raw gradient (SGD scale)"
-    other_title = "step sizes on a normalised direction (Adam-type, sign, ...)"
+    other_title = "step sizes on a normalised direction (Adam-type, sign, ...) or other"
 
     def kind(method: str) -> str:
         spec = traced[method][0]["config"].get("spec", method)
         return sgd_title if spec in SGD_SCALE_METHODS else other_title
 
     panels = _panels([row.method for row in rows if row.method in traced], traced, key=kind)
-    fig, axes = _grid(len(panels), 2, (6.0, 4.0))
+    fig, axes = _grid(len(panels), 2, (6.0, 5.0))
     for ax, (panel_title, members) in zip(axes, panels, strict=True):
         for index, method in enumerate(members):
             runs = traced[method]
@@ -336,11 +341,17 @@ def plot_effective_lr(records: Sequence[Mapping[str, Any]], rows: Sequence[Metho
         ax.set_ylabel("effective learning rate")
         ax.set_title(panel_title, fontsize=10)
         ax.grid(alpha=0.3)
-        _legend(ax, loc="best")
+        _legend_below(ax)
+    for wanted in (sgd_title, other_title):  # one y range per kind, across its panels
+        same = [ax for ax, (t, _) in zip(axes, panels, strict=True) if t.startswith(wanted)]
+        if len(same) > 1:
+            low = min(ax.get_ylim()[0] for ax in same)
+            high = max(ax.get_ylim()[1] for ax in same)
+            for ax in same:
+                ax.set_ylim(low, high)
     fig.suptitle((f"{title}: " if title else "") + "effective learning rate at each method's "
                  "best value (seed mean); panels are not comparable with each other",
                  fontsize=11)
-    fig.tight_layout()
     return _save(fig, path_stem, formats)
 
 
