@@ -54,3 +54,11 @@ def test_terminal_gets_one_redrawn_line():
                for earlier, later in itertools.pairwise(frames))
     assert len(frames[1].rstrip()) > len(frames[2].rstrip())
     assert frames[-1].rstrip().startswith("t: b done (1 runs) | 2/2 methods, 2/2 runs")
+
+
+def test_docstring_example():
+    import doctest
+
+    from adaptlr.benchmarks import progress
+
+    assert doctest.testmod(progress, raise_on_error=False).failed == 0
