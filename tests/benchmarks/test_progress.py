@@ -61,4 +61,5 @@ def test_docstring_example():
 
     from adaptlr.benchmarks import progress
 
-    assert doctest.testmod(progress, raise_on_error=False).failed == 0
+    outcome = doctest.testmod(progress)
+    assert outcome.attempted > 0 and outcome.failed == 0
