@@ -328,6 +328,9 @@ def plot_lr_range_test(
 ) -> Any:
     """Plot the smoothed loss against the learning rate (log scale) with the suggestions.
 
+    Each suggestion is a marker on the curve labelled with its rule's name (and, in the
+    legend, its value).
+
     Imports matplotlib. Returns the matplotlib ``Axes``; save with ``ax.figure.savefig(path)``.
 
     Args:
@@ -350,11 +353,17 @@ def plot_lr_range_test(
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
     finite = np.isfinite(smoothed)
-    for rule, lr in result.suggestions(rules).items() if rules else []:
+    markers = ("v", "o", "s", "D", "^")
+    for index, (rule, lr) in enumerate(result.suggestions(rules).items() if rules else []):
         if math.isnan(lr) or not finite.any():
             continue
         loss_at = np.interp(np.log(lr), np.log(lrs[finite]), smoothed[finite])
-        ax.plot([lr], [loss_at], "o", label=f"{rule}: {lr:.2e}")
+        (mark,) = ax.plot([lr], [loss_at], markers[index % len(markers)], markersize=8,
+                          label=f"{rule}: {lr:.2e}", zorder=3)
+        # The rule's name next to its marker, so that the figure reads without the legend.
+        ax.annotate(rule, (lr, loss_at), textcoords="offset points",
+                    xytext=(6, 8 + 12 * (index % 2)), fontsize=9, color=mark.get_color(),
+                    fontweight="bold")
     ax.legend(loc="best")
     if title:
         ax.set_title(title)

@@ -242,3 +242,72 @@ def test_a_failing_method_is_skipped_when_asked(tmp_path, monkeypatch):
                      progress=False, failures=failures, **FAST)
     assert [r["config"]["method"] for r in new] == ["sgd"]
     assert failures[0][0] == "broken" and "this method is broken" in failures[0][1]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"factors": [-1.0]}, "factors must hold finite numbers > 0, got -1.0"),
+    ({"factors": [float("nan")]}, "factors must hold finite numbers > 0"),
+    ({"factors": [0.0, 1.0]}, "factors must hold finite numbers > 0, got 0.0"),
+    ({"factors": []}, "factors is empty"),
+    ({"scale_factors": [-1.0]}, "scale_factors must hold finite numbers > 0"),
+    ({"scale_factors": [float("inf")]}, "scale_factors must hold finite numbers > 0"),
+    ({"factors": [1e-300]}, r"sgd: learning_rate=1e-300 from the grid"),
+    ({"factors": [1e300]}, r"sgd: learning_rate=1e\+300 from the grid"),
+    ({"steps": 0}, "steps must be an integer >= 1, got 0"),
+    ({"steps": -5}, "steps must be an integer >= 1, got -5"),
+])
+def test_run_rejects_bad_grids_and_budgets_before_training(tmp_path, kwargs, match):
+    # The factories' own checks do not see traced hyperparameters: the runner must.
+    path = tmp_path / "r.jsonl"
+    with pytest.raises(ValueError, match=match):
+        runner.run("quadratic", ["sgd", "adagrad_norm"], [0], str(path),
+                   **{"steps": 10, **kwargs}, progress=False)
+    assert not path.exists()
+
+
+def test_run_rejects_no_seeds_no_methods_and_unwritable_files(tmp_path):
+    path = str(tmp_path / "r.jsonl")
+    with pytest.raises(ValueError, match="seeds is empty"):
+        runner.run("quadratic", ["sgd"], [], path, steps=10, progress=False)
+    with pytest.raises(ValueError, match="methods is empty"):
+        runner.run("quadratic", [], [0], path, steps=10, progress=False)
+    (tmp_path / "dir.jsonl").mkdir()  # not writable as a file, even for root
+    with pytest.raises(ValueError, match=r"cannot write results to .*dir\.jsonl"):
+        runner.run("quadratic", ["sgd"], [0], str(tmp_path / "dir.jsonl"), steps=10,
+                   progress=False)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match=r"cannot write results to .*file/r\.jsonl"):
+        runner.run("quadratic", ["sgd"], [0], str(tmp_path / "file" / "r.jsonl"), steps=10,
+                   progress=False)
+
+
+def test_concurrent_runs_record_each_run_once(tmp_path, monkeypatch):
+    # Two processes start on the same file and both train the same runs: the one that
+    # appends second must not record them again, and the table must not count them twice.
+    path = str(tmp_path / "r.jsonl")
+    args = ("quadratic", ["sgd"], [0, 1], path)
+    kwargs = dict(factors=[0.3, 1.0], steps=10, progress=False)
+    first = runner.run(*args, **kwargs)
+    monkeypatch.setattr(results, "completed_keys", lambda path: set())  # read before 1st wrote
+    second = runner.run(*args, **kwargs)
+    assert len(first) == 4 and second == []
+    with open(path) as f:
+        assert len(f.read().splitlines()) == 4
+    (row,) = summary.summarize(results.read(path))
+    assert row.runs == 4
+
+
+def test_progress_lines_when_not_a_terminal(tmp_path, capsys):
+    path = str(tmp_path / "r.jsonl")
+    runner.run("quadratic", ["sgd", "adagrad_norm"], [0, 1], path, factors=[0.3, 1.0],
+               scale_factors=[1.0], steps=10)
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and "\x1b" not in err
+    assert lines[0].startswith("quadratic: sgd done (4 runs) | 1/2 methods, 4/6 runs, ")
+    assert "s elapsed, about " in lines[0] and lines[0].endswith(" left")
+    assert lines[1].startswith("quadratic: adagrad_norm done (2 runs) | 2/2 methods, 6/6 runs")
+    assert len(lines) == 2
+    runner.run("quadratic", ["sgd"], [0, 1], path, factors=[0.3, 1.0], steps=10)
+    assert capsys.readouterr().err.startswith(
+        "quadratic: sgd already recorded (4 runs) | 1/1 methods, 4/4 runs, ")

@@ -36,6 +36,7 @@ import optax
 
 from adaptlr import registry
 from adaptlr.benchmarks import results
+from adaptlr.benchmarks.progress import Progress
 from adaptlr.benchmarks.tasks import Task, eval_params, get_task
 from adaptlr.sweep import evaluation_steps, train_sweep
 
@@ -51,6 +52,7 @@ __all__ = [
     "parse_label",
     "parse_overrides",
     "run",
+    "validate_factors",
 ]
 
 #: Multipliers of a tuned method's grid centre: half-decade steps over three decades.
@@ -179,6 +181,39 @@ def default_methods() -> list[str]:
     """The main comparison: :data:`BASELINE_METHODS` + every registered learning-rate-free one."""
     free = [s.name for s in registry.all_specs() if s.family in LR_FREE_FAMILIES]
     return [*BASELINE_METHODS, *free]
+
+
+def validate_factors(name: str, factors: Sequence[float] | None) -> None:
+    """Raise ``ValueError`` unless ``factors`` (if given) are finite and positive, at least one.
+
+    The runner builds each method with traced hyperparameters, which skips the factories'
+    own range checks, so a negative, zero or NaN grid would train and be recorded.
+    """
+    if factors is None:
+        return
+    factors = list(factors)
+    if not factors:
+        raise ValueError(f"{name} is empty; give at least one multiplier")
+    for f in factors:
+        if isinstance(f, bool) or not isinstance(f, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(f) or f <= 0:
+            raise ValueError(f"{name} must hold finite numbers > 0, got {f!r}")
+
+
+def _check_values(method: Method) -> None:
+    """The swept values must be finite and > 0 (learning rates, multipliers, ``d0``).
+
+    Checked as the float32 numbers the sweep trains with (1e-300 would train as 0).
+    """
+    if method.sweep_arg is None:
+        return
+    for value in method.values:
+        with np.errstate(over="ignore", under="ignore"):
+            single = float(np.float32(value))
+        if not math.isfinite(single) or single <= 0:
+            raise ValueError(
+                f"{method.label}: {method.sweep_arg}={value!r} from the grid; swept values must "
+                f"be finite and > 0 in float32 (grid centre {method.centre:g})")
 
 
 def _optimizer_factory(
@@ -337,14 +372,32 @@ def run(
       factors / scale_factors: multipliers of the grid centre for tuned / learning-rate-free
         methods (defaults :data:`TUNED_FACTORS` / :data:`SCALE_FACTORS`).
       devices: forwarded to :func:`adaptlr.sweep.train_sweep`.
-      progress: show a progress bar over (method) groups.
+      progress: report methods and runs done, elapsed time and an estimate on stderr
+        (:class:`adaptlr.benchmarks.progress.Progress`: a status line on a terminal, one line
+        per method otherwise).
       failures: when given, a method that raises while building or training is skipped and
         ``(label, error message)`` appended here (the other methods still run); when ``None``
         the error propagates.
 
     Returns:
       The records this call appended (runs already recorded are not repeated).
+
+    Raises:
+      ValueError: before any training, for ``steps`` < 1, no method or seed, a grid factor or
+        swept value that is not finite and > 0, or a results file that cannot be written.
+      KeyError: an unknown task or method.
     """
+    if isinstance(steps, bool) or (steps is not None and (
+            not isinstance(steps, (int, np.integer)) or steps < 1)):
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    methods = list(methods)
+    if not methods:
+        raise ValueError("methods is empty; give at least one method")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    validate_factors("factors", factors)
+    validate_factors("scale_factors", scale_factors)
     options = dict(task_options or {})
     task = get_task(task_name, **options)
     steps = task.steps if steps is None else int(steps)
@@ -355,46 +408,62 @@ def run(
     grids = []
     for label in methods:
         free = registry.get(parse_label(label)[0]).family in LR_FREE_FAMILIES
-        grids.append(grid_for(label, task, scale_factors if free else factors))
+        method = grid_for(label, task, scale_factors if free else factors)
+        _check_values(method)
+        grids.append(method)
+    # Before any training: a destination that cannot be written would lose the work.
+    results.check_writable(results_path)
     done = results.completed_keys(results_path)
     appended: list[dict[str, Any]] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(grids), desc=task_name, unit="method")
+    plan = []
+    for method in grids:
+        pairs = [(v, s) for v in method.values for s in seeds]
+        configs = [_config(task_name, options, steps, method, v, s) for v, s in pairs]
+        plan.append((method, pairs, configs, [results.run_key(c) for c in configs]))
+    bar = Progress(task_name, len(plan), sum(len(p[1]) for p in plan)) if progress else None
     try:
-        for method in grids:
-            if bar is not None:
-                bar.set_postfix_str(method.label)
-            pairs = [(v, int(s)) for v in method.values for s in seeds]
-            configs = [_config(task_name, options, steps, method, v, s) for v, s in pairs]
-            keys = [results.run_key(c) for c in configs]
+        for method, pairs, configs, keys in plan:
             todo = [i for i, k in enumerate(keys) if k not in done]
-            if todo:
-                values = np.asarray([pairs[i][0] for i in todo], np.float64)
-                seed_array = np.asarray([pairs[i][1] for i in todo], np.int32)
-                start = time.perf_counter()
-                try:
-                    result = _train(task, method, values, seed_array, steps, record_every,
-                                    devices)
-                    jax.block_until_ready(result.losses)
-                except Exception as error:  # reported to the caller, who asked to go on
-                    if failures is None:
-                        raise
-                    failures.append((method.label, f"{type(error).__name__}: {error}"))
-                    if bar is not None:
-                        bar.update(1)
-                    continue
-                wall = time.perf_counter() - start
-                new = _records(task, method, [configs[i] for i in todo],
-                               [keys[i] for i in todo], result, steps, record_every, wall)
-                results.append(results_path, new)
-                done.update(keys[i] for i in todo)
-                appended.extend(new)
+            if not todo:
+                if bar is not None:
+                    bar.finish(method.label, len(keys), trained=False)
+                continue
             if bar is not None:
-                bar.update(1)
+                bar.start(method.label, len(todo))
+            values = np.asarray([pairs[i][0] for i in todo], np.float64)
+            seed_array = np.asarray([pairs[i][1] for i in todo], np.int32)
+            start = time.perf_counter()
+            try:
+                result = _train(task, method, values, seed_array, steps, record_every, devices)
+                jax.block_until_ready(result.losses)
+            except Exception as error:  # reported to the caller, who asked to go on
+                if failures is None:
+                    raise
+                failures.append((method.label, f"{type(error).__name__}: {error}"))
+                if bar is not None:
+                    bar.finish(method.label, len(keys), trained=True, note=", failed")
+                continue
+            wall = time.perf_counter() - start
+            new = _records(task, method, [configs[i] for i in todo],
+                           [keys[i] for i in todo], result, steps, record_every, wall)
+            # Another process may have recorded some of these runs meanwhile: append skips
+            # those under the file lock, so each run is in the file once.
+            appended.extend(dict(r) for r in results.append(results_path, new))
+            done.update(keys[i] for i in todo)
+            if bar is not None:
+                bar.finish(method.label, len(keys), trained=True)
     finally:
         if bar is not None:
             bar.close()
     return appended
+
+
+def effective_steps(task_name: str, steps: int | None = None,
+                    task_options: Mapping[str, Any] | None = None) -> int:
+    """The budget :func:`run` trains for: ``steps`` (default the task's) rounded down to a
+    multiple of the task's ``eval_every`` (or ``steps`` itself when below it)."""
+    task = get_task(task_name, **dict(task_options or {}))
+    steps = task.steps if steps is None else int(steps)
+    if steps < task.eval_every:
+        return steps
+    return steps - steps % task.eval_every
