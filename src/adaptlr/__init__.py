@@ -155,6 +155,7 @@ from adaptlr.adaptive.partial import scale_by_qhadam as scale_by_qhadam
 
 # --- schedules ---
 from adaptlr import schedules as schedules
+from adaptlr.schedules import chebyshev_schedule as chebyshev_schedule
 from adaptlr.schedules import cosine_schedule as cosine_schedule
 from adaptlr.schedules import cosine_with_restarts as cosine_with_restarts
 from adaptlr.schedules import cyclic_schedule as cyclic_schedule
