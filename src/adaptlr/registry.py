@@ -653,7 +653,8 @@ _ADAPTIVE = [
               "liang2024cautious"),
         {"learning_rate": 1e-3, "weight_decay": 1e-4}, 8.0, ranges=_cautious.RANGES,
         description="C-AdamW: AdamW with update components opposing the gradient masked",
-        reference_impl="pytorch_optimizer 4.1.0 cautious Lion (wrapper); paper equations",
+        reference_impl="C-Optim c_adamw.py (authors, 2c0517c); pytorch_optimizer 4.1.0 "
+                       "cautious Lion (first rule)",
     ),
 ]
 

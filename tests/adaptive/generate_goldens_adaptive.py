@@ -7,8 +7,10 @@ Run with the reference environment (PyTorch and the authors' packages)::
 Reference implementations:
 ``adabound`` 0.0.5 (AdaBound, AMSBound, Luo et al.), ``adamod`` 0.0.3 (AdaMod, Ding et al.),
 ``qhoptim`` 1.1.0 (QHAdam, Ma & Yarats), ``adam_mini`` 1.1.1 (Zhang et al.), ``came-pytorch``
-0.1.3 (Luo et al.), ``adam-atan2-pytorch`` 0.4.1, and ``pytorch_optimizer`` 4.1.0 for PAdam
-(without AMSGrad), StableAdamW and Lion with ``cautious=True``.
+0.1.3 (Luo et al.), ``adam-atan2-pytorch`` 0.4.1, ``pytorch_optimizer`` 4.1.0 for PAdam
+(without AMSGrad), StableAdamW and Lion with ``cautious=True``, and the authors' C-AdamW from
+their ``C-Optim`` repository (``C_OPTIM_DIR=<checkout>``, see :func:`_c_optim`). Regenerate
+some methods only by naming them: ``... generate_goldens_adaptive.py cautious_adamw``.
 
 Each method gets one ``goldens/<method>.npz`` holding, for every setting and problem of
 ``tests/reference_problems.py``, each parameter's trajectory at the steps :data:`SAVED_STEPS`
@@ -99,6 +101,30 @@ def _cautious_lion(**kw):
     return lambda params: Lion(params, cautious=True, foreach=False, **kw)
 
 
+def _c_optim(module: str):
+    """A module of the authors' C-Optim repository (github.com/kyleliang919/C-Optim, checked
+    at commit 2c0517c), from the checkout named by the ``C_OPTIM_DIR`` environment variable
+    (it is not a package on PyPI; its modules import each other relatively)."""
+    import importlib
+    import os
+    import types
+
+    if "c_optim" not in sys.modules:
+        root = os.environ.get("C_OPTIM_DIR")
+        if not root:
+            raise SystemExit("set C_OPTIM_DIR to a checkout of github.com/kyleliang919/C-Optim")
+        package = types.ModuleType("c_optim")
+        package.__path__ = [root]
+        sys.modules["c_optim"] = package
+    return importlib.import_module(f"c_optim.{module}")
+
+
+def _c_adamw(**kw):
+    # The authors' current C-AdamW (per-parameter path): mask / mask.mean().clamp(min=1e-3).
+    adamw = _c_optim("c_adamw").AdamW
+    return lambda params: adamw(params, foreach=False, no_deprecation_warning=True, **kw)
+
+
 #: method -> setting -> factory(problem) of a ``params -> torch optimizer`` function.
 #: Non-default learning rates stay at or below 1e-3 for Adam-like steps on the MLP: at 1e-2
 #: (QHAdam with nu2 < 1, StableAdamW, Adam-atan2, CAME) the late iterates there are chaotic,
@@ -154,6 +180,13 @@ SETTINGS = {
     "cautious_lion": {
         "default": lambda pb: _cautious_lion(),
         "custom": lambda pb: _cautious_lion(lr=1e-2, betas=(0.8, 0.95)),
+        # Decoupled decay, not masked: the composition in adaptlr.cautious's docstring.
+        "decay": lambda pb: _cautious_lion(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1),
+    },
+    # eps = 0: the authors add eps to sqrt(v) before the bias correction, Optax after it.
+    "cautious_adamw": {
+        "default": lambda pb: _c_adamw(lr=1e-3, betas=(0.9, 0.999), eps=0.0, weight_decay=0.0),
+        "decay": lambda pb: _c_adamw(lr=1e-3, betas=(0.8, 0.99), eps=0.0, weight_decay=0.1),
     },
 }
 
