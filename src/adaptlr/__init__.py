@@ -129,9 +129,11 @@ from adaptlr.adaptive.adam_mini import scale_by_adam_mini as scale_by_adam_mini
 from adaptlr.adaptive.bounded import AdaBoundState as AdaBoundState
 from adaptlr.adaptive.bounded import AdaModState as AdaModState
 from adaptlr.adaptive.bounded import adabound as adabound
+from adaptlr.adaptive.bounded import adaboundw as adaboundw
 from adaptlr.adaptive.bounded import adamod as adamod
 from adaptlr.adaptive.bounded import amsbound as amsbound
 from adaptlr.adaptive.bounded import scale_by_adabound as scale_by_adabound
+from adaptlr.adaptive.bounded import scale_by_adaboundw as scale_by_adaboundw
 from adaptlr.adaptive.bounded import scale_by_adamod as scale_by_adamod
 from adaptlr.adaptive.bounded import scale_by_amsbound as scale_by_amsbound
 from adaptlr.adaptive.came import CAMEState as CAMEState
