@@ -6,7 +6,8 @@ schedule (``optax.adam(learning_rate=adaptlr.wsd_schedule(...))``, ``optax.injec
 ``jit``, vectorise under ``vmap`` over steps, and also over *hyperparameters* — the numeric
 arguments (values, step counts, factors) may be traced arrays, e.g.
 ``jax.vmap(lambda peak: wsd_schedule(peak, 1000)(step))(peaks)``. Only structural arguments
-(shape names, ``milestones``, ``cycle_mult``, ``three_phase``) must be concrete.
+(shape names, ``milestones``, ``cycle_mult``, ``num_cycles``, ``decay_floor``, ``three_phase``,
+``chebyshev_schedule``'s ``total_steps``) must be concrete.
 
 Conventions shared by all schedules:
 
@@ -14,6 +15,9 @@ Conventions shared by all schedules:
   (Optax's convention). PyTorch's ``torch.optim.lr_scheduler`` counts the same way: the value at
   step ``i`` is the learning rate after ``i`` calls of ``scheduler.step()``.
 * Values are computed in the default float dtype (float32, or float64 under ``jax.enable_x64``).
+  Powers of a concrete per-step or per-cycle factor use its float64 logarithm, and positions in
+  short cycles use integer arithmetic for integer steps, so that float32 values stay within
+  float32 rounding of the peak over 10^8 steps.
 * Arguments are validated when the schedule is built (concrete values only; see
   :data:`RANGES`): a wrong value raises ``ValueError`` naming the argument and the valid range.
 * Phase endpoints are exact: a warmup ends at exactly ``peak_value``, a decay at exactly its
@@ -428,7 +432,9 @@ def cyclic_schedule(
         2000).
       step_size_down: steps back down, integer ``>= 1``; defaults to ``step_size_up``.
       mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"``.
-      gamma: decay per step of ``"exp_range"``, ``> 0``.
+      gamma: decay per step of ``"exp_range"``, ``> 0``. A concrete ``gamma`` enters as its
+        float64 logarithm, so that :math:`\gamma^t` does not drift in float32 over long runs
+        (``docs/schedules.md``, "Long horizons"); a traced one is rounded first.
 
     Example:
       >>> import adaptlr
