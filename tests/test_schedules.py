@@ -69,8 +69,91 @@ TORCH_CASES = {
 }
 
 
+# pytorch_optimizer 4.1.0's schedulers (generator's PO_CASES), in adaptlr's arguments.
+PO_CASES = {
+    "po_restarts_warmup_peak_decay": lambda: S.cosine_with_restarts(
+        0.3, 30, min_ratio=0.1, cycle_warmup_steps=5, cycle_decay=0.7, decay_floor=False),
+    "po_restarts_mult_1_5": lambda: S.cosine_with_restarts(
+        0.3, 20, cycle_mult=1.5, min_ratio=0.01 / 0.3, cycle_warmup_steps=4, cycle_decay=0.9,
+        decay_floor=False),
+    "po_restarts_mult_2_no_warmup": lambda: S.cosine_with_restarts(
+        0.3, 10, cycle_mult=2, min_ratio=0.05 / 0.3, cycle_decay=0.5, decay_floor=False),
+    "po_restarts_mult_1_3_stalls": lambda: S.cosine_with_restarts(
+        0.3, 5, cycle_mult=1.3, cycle_warmup_steps=2),
+    "po_wsd_1_sqrt": lambda: S.wsd_schedule(0.2, 180, warmup_steps=20, decay_steps=60,
+                                            decay_shape="sqrt"),
+    "po_wsd_1_square": lambda: S.wsd_schedule(0.2, 180, warmup_steps=20, decay_steps=60,
+                                              decay_shape="square"),
+}
+LONG_CASES = {
+    "long_cyclic_exp_range": lambda: S.cyclic_schedule(1e-3, 0.1, 2000, mode="exp_range",
+                                                       gamma=0.99994),
+    "long_cyclic_triangular2": lambda: S.cyclic_schedule(1e-3, 0.1, 700, 300,
+                                                         mode="triangular2"),
+}
+CHEBYSHEV_SIZES = (8, 64, 256)
+
+
 def test_every_golden_has_a_case():
-    assert set(TORCH_CASES) == set(GOLDENS.files) - {"torch_version"}
+    names = set(TORCH_CASES) | set(PO_CASES) | set(LONG_CASES)
+    names |= {f"{name}__steps" for name in LONG_CASES}
+    names |= {f"po_chebyshev_{size}" for size in CHEBYSHEV_SIZES}
+    assert names == set(GOLDENS.files) - {"torch_version"}
+
+
+@pytest.mark.parametrize("name", sorted(PO_CASES))
+def test_matches_pytorch_optimizer(name):
+    with jax.enable_x64(True):
+        ours = values(PO_CASES[name](), np.arange(STEPS))
+    golden = GOLDENS[name]
+    if name == "po_restarts_mult_2_no_warmup":
+        # CosineAnnealingWarmupRestarts resets the learning rate to min_lr after its first
+        # step() (init_lr), so without a warm-up its step 0 is min_lr, not the peak.
+        assert golden[0] == pytest.approx(0.05, rel=1e-15) and ours[0] == 0.3
+        ours, golden = ours[1:], golden[1:]
+    np.testing.assert_allclose(ours, golden, rtol=1e-10, atol=1e-16)
+
+
+@pytest.mark.parametrize("size", CHEBYSHEV_SIZES)
+def test_chebyshev_matches_pytorch_optimizer_nodes(size):
+    # get_chebyshev_perm_steps(T): reciprocal Chebyshev nodes of [0.05, 1] in fractal order.
+    golden = GOLDENS[f"po_chebyshev_{size}"]
+    steps = np.arange(2 * size)
+    with jax.enable_x64(True):
+        ours = values(S.chebyshev_schedule(1.0, size), steps)
+    np.testing.assert_allclose(ours, np.tile(golden, 2), rtol=1e-12)  # repeats every T
+    np.testing.assert_allclose(values(S.chebyshev_schedule(1.0, size), steps[:size]), golden,
+                               rtol=2e-6)  # float32
+
+
+@pytest.mark.parametrize("size", [1, 5, 12, 16, 100])
+def test_chebyshev_steps_are_the_roots_of_the_chebyshev_polynomial(size):
+    # Agarwal, Goel and Zhang (2021): one period of gradient descent on curvature lam
+    # multiplies the error by prod_t (1 - eta_t lam) = T_n((c - lam) / r) / T_n(c / r), the
+    # shifted Chebyshev polynomial of degree n = T, whatever the order of the steps.
+    kappa = 30.0
+    low, c, r = 1 / kappa, (1 + 1 / kappa) / 2, (1 - 1 / kappa) / 2
+    with jax.enable_x64(True):
+        eta = values(S.chebyshev_schedule(1.0, size, condition_number=kappa), np.arange(size))
+    cheb = np.polynomial.chebyshev.Chebyshev.basis(size)
+    for lam in np.linspace(low, 1.0, 7):
+        expected = cheb((c - lam) / r) / cheb(c / r)
+        assert np.prod(1 - eta * lam) == pytest.approx(expected, rel=1e-9, abs=1e-13)
+    # ... and the largest factor over [1/kappa, 1] is 1 / T_n(c / r), the accelerated rate.
+    assert np.max(eta) <= kappa and np.min(eta) >= 1.0
+
+
+@pytest.mark.parametrize("name", sorted(LONG_CASES))
+def test_long_horizon_float32_matches_pytorch(name):
+    # PyTorch's CyclicLR over 20,000 steps: float32 values within float32 rounding of the
+    # largest value (gamma rounded to float32 before the power drifted by 1.3e-4 of it).
+    steps = GOLDENS[f"{name}__steps"]
+    ours = values(LONG_CASES[name](), steps.astype(np.int32))
+    assert ours.dtype == np.float32
+    golden = GOLDENS[name]
+    np.testing.assert_allclose(ours, golden, rtol=0, atol=4e-7 * 0.1)
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(values(LONG_CASES[name](), steps), golden, rtol=1e-10)
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))
@@ -236,6 +319,104 @@ def test_cosine_with_restarts_cycle_decay_formula():
     np.testing.assert_allclose(ours, expected, rtol=1e-12)
 
 
+def _restarts_reference(steps, peak, t0, mult, rho, delta, decay_floor, cycle_warm, cycles):
+    """SGDR cycles with a warm-up of V steps in each and floor(m D) cosine lengths, in Python
+    (pytorch_optimizer's CosineAnnealingWarmupRestarts rule, with the floor optionally
+    decayed and a hold after ``cycles`` cycles)."""
+    out = []
+    for s in steps:
+        start, d, n = 0, t0 - cycle_warm, 0
+        while s >= start + cycle_warm + d:
+            start, d, n = start + cycle_warm + d, max(1, math.floor(d * mult)), n + 1
+        top = delta**n * peak
+        bottom = rho * peak * (delta**n if decay_floor else 1.0)
+        q = s - start
+        if cycles is not None and n >= cycles:
+            out.append(rho * peak * (delta ** (cycles - 1) if decay_floor else 1.0))
+        elif q < cycle_warm:
+            out.append(bottom + (top - bottom) * q / cycle_warm)
+        else:
+            out.append(bottom + (top - bottom) * 0.5 * (1 + math.cos(math.pi * (q - cycle_warm)
+                                                                      / d)))
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("decay_floor", [True, False])
+@pytest.mark.parametrize(("mult", "cycle_warm", "cycles"),
+                         [(1, 0, None), (3, 4, None), (1.7, 3, 5), (2.5, 0, 3), (1.1, 6, None)])
+def test_cosine_with_restarts_cycle_warmup_mult_and_count(mult, cycle_warm, cycles,
+                                                         decay_floor):
+    steps = np.arange(0, 600)
+    expected = _restarts_reference(steps, 2.0, 11, mult, 0.2, 0.8, decay_floor, cycle_warm,
+                                   cycles)
+    sched = S.cosine_with_restarts(2.0, 11, cycle_mult=mult, min_ratio=0.2, cycle_decay=0.8,
+                                   decay_floor=decay_floor, cycle_warmup_steps=cycle_warm,
+                                   num_cycles=cycles)
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(values(sched, steps), expected, rtol=1e-12, atol=1e-15)
+        # float steps take the floating-point cycle search: the same values.
+        np.testing.assert_allclose(values(sched, steps.astype(np.float64)), expected,
+                                   rtol=1e-12, atol=1e-15)
+
+
+def test_decaying_only_the_peak_differs_from_decaying_the_whole_cycle():
+    # With a non-zero floor the two rules part at the floor: rho peak vs delta^n rho peak.
+    both = S.cosine_with_restarts(1.0, 10, min_ratio=0.5, cycle_decay=0.5)
+    peak_only = S.cosine_with_restarts(1.0, 10, min_ratio=0.5, cycle_decay=0.5,
+                                       decay_floor=False)
+    assert float(both(20)) == 0.25 and float(peak_only(20)) == 0.25  # the decayed peak
+    # Mid-cycle 2 (cosine factor 1/2): floor + (0.25 - floor) / 2.
+    assert float(both(25)) == pytest.approx(0.125 + 0.125 / 2, rel=1e-6)
+    assert float(peak_only(25)) == pytest.approx(0.5 - 0.25 / 2, rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Long horizons in float32 (10^5 to 10^8 steps) against float64 closed forms
+# --------------------------------------------------------------------------------------------
+
+LONG = np.unique(np.r_[np.linspace(0, 10**8, 801).astype(np.int64), np.arange(10**8 - 40, 10**8),
+                       np.arange(10**5 - 40, 10**5 + 40)])
+
+
+def _cyclic_reference(t, base, top, up, down, gamma):
+    t = t.astype(np.float64)
+    length = up + down
+    pos = np.mod(t, length)
+    scale = np.where(pos <= up, pos / up, (length - pos) / down)
+    return base + (top - base) * scale * gamma**t
+
+
+def _chebyshev_reference(t, base, size, kappa):
+    """Agarwal et al.'s fractal order (1-based in the paper: sigma_{2k} interleaves sigma_k
+    and 2k + 1 - sigma_k), repeated every ``size`` steps."""
+    order = [1]
+    while len(order) < size:
+        order = [x for i in order for x in (i, 2 * len(order) + 1 - i)]
+    order = np.asarray([i for i in order if i <= size])
+    nodes = (1 + 1 / kappa) / 2 - (1 - 1 / kappa) / 2 * np.cos((order - 0.5) * np.pi / size)
+    return base / nodes[np.asarray(t) % size]
+
+
+@pytest.mark.parametrize(("build", "reference"), [
+    (lambda: S.cyclic_schedule(1e-3, 0.1, 2000, mode="exp_range", gamma=1 - 1e-7),
+     lambda t: _cyclic_reference(t, 1e-3, 0.1, 2000, 2000, 1 - 1e-7)),
+    (lambda: S.cyclic_schedule(1e-3, 0.1, 1500, 500),
+     lambda t: _cyclic_reference(t, 1e-3, 0.1, 1500, 500, 1.0)),
+    (lambda: S.cosine_with_restarts(0.1, 1000, cycle_decay=0.9999),
+     lambda t: 0.1 * 0.9999 ** (t // 1000) * 0.5 * (1 + np.cos(np.pi * (t % 1000) / 1000))),
+    (lambda: S.chebyshev_schedule(0.1, 1000),
+     lambda t: _chebyshev_reference(t, 0.1, 1000, 20.0)),
+], ids=["exp_range", "triangular", "restarts_decay", "chebyshev"])
+def test_long_horizons_in_float32(build, reference):
+    # gamma ** t with gamma rounded to float32 drifted by t times its rounding (0.37 relative
+    # at 10^8 steps for gamma = 1 - 1e-7), and float32 steps past 2**24 moved cyclic positions
+    # by up to 4 steps (2e-3 of the peak). Now: within float32 rounding of the peak.
+    ours = values(build(), LONG.astype(np.int32))
+    with jax.enable_x64(True):
+        expected = np.asarray(reference(LONG), np.float64)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6 * np.max(expected))
+
+
 def test_cycle_boundaries_exact_for_large_mult_in_float32():
     # The logarithm in the closed form lands next to integers at boundaries; check them all.
     sched = S.cosine_with_restarts(1.0, 3, cycle_mult=5)
@@ -297,6 +478,11 @@ SWEEPS = [
     ("restarts_decay", lambda v: S.cosine_with_restarts(1.0, 10, cycle_mult=2, cycle_decay=v),
      [0.5, 1.0]),
     ("onecycle_pct", lambda v: S.onecycle_schedule(1.0, 100, pct_start=v), [0.2, 0.4]),
+    ("restarts_cycle_warmup", lambda v: S.cosine_with_restarts(
+        1.0, 12, cycle_mult=1.5, cycle_warmup_steps=v, decay_floor=False, cycle_decay=0.9),
+     [0, 3]),
+    ("chebyshev_kappa", lambda v: S.chebyshev_schedule(0.1, 16, condition_number=v),
+     [2.0, 50.0]),
 ]
 
 
@@ -371,6 +557,13 @@ BAD = [
     (S.cosine_with_restarts, dict(peak_value=1.0, cycle_steps=10, cycle_mult=0), "cycle_mult"),
     (S.cosine_with_restarts, dict(peak_value=1.0, cycle_steps=10, cycle_decay=0.0),
      "cycle_decay"),
+    (S.cosine_with_restarts, dict(peak_value=1.0, cycle_steps=10, cycle_mult=0.5), "cycle_mult"),
+    (S.cosine_with_restarts, dict(peak_value=1.0, cycle_steps=10, cycle_warmup_steps=10),
+     "cycle_warmup_steps"),
+    (S.cosine_with_restarts, dict(peak_value=1.0, cycle_steps=10, num_cycles=0), "num_cycles"),
+    (S.chebyshev_schedule, dict(base_value=1.0, total_steps=0), "total_steps"),
+    (S.chebyshev_schedule, dict(base_value=1.0, total_steps=8, condition_number=0.5),
+     "condition_number"),
     (S.onecycle_schedule, dict(max_value=1.0, total_steps=100, div_factor=0.0), "div_factor"),
     (S.onecycle_schedule, dict(max_value=1.0, total_steps=100, pct_start=0.005), "pct_start"),
     (S.onecycle_schedule, dict(max_value=1.0, total_steps=100, pct_start=0.6, three_phase=True),

@@ -129,9 +129,11 @@ from adaptlr.adaptive.adam_mini import scale_by_adam_mini as scale_by_adam_mini
 from adaptlr.adaptive.bounded import AdaBoundState as AdaBoundState
 from adaptlr.adaptive.bounded import AdaModState as AdaModState
 from adaptlr.adaptive.bounded import adabound as adabound
+from adaptlr.adaptive.bounded import adaboundw as adaboundw
 from adaptlr.adaptive.bounded import adamod as adamod
 from adaptlr.adaptive.bounded import amsbound as amsbound
 from adaptlr.adaptive.bounded import scale_by_adabound as scale_by_adabound
+from adaptlr.adaptive.bounded import scale_by_adaboundw as scale_by_adaboundw
 from adaptlr.adaptive.bounded import scale_by_adamod as scale_by_adamod
 from adaptlr.adaptive.bounded import scale_by_amsbound as scale_by_amsbound
 from adaptlr.adaptive.came import CAMEState as CAMEState
@@ -155,6 +157,7 @@ from adaptlr.adaptive.partial import scale_by_qhadam as scale_by_qhadam
 
 # --- schedules ---
 from adaptlr import schedules as schedules
+from adaptlr.schedules import chebyshev_schedule as chebyshev_schedule
 from adaptlr.schedules import cosine_schedule as cosine_schedule
 from adaptlr.schedules import cosine_with_restarts as cosine_with_restarts
 from adaptlr.schedules import cyclic_schedule as cyclic_schedule

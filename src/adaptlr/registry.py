@@ -585,6 +585,14 @@ _ADAPTIVE = [
         reference_impl="adabound 0.0.5 (authors)",
     ),
     MethodSpec(
+        "adaboundw", _bounded.adaboundw, "adaptive", _ADABOUND_PAPER,
+        {"learning_rate": 1e-3, "final_lr": 0.1, "weight_decay": 1e-4}, 8.0,
+        ranges=_bounded.ADABOUND_RANGES,
+        description="AdaBoundW: AdaBound with decoupled weight decay",
+        reference_impl="Luolc/AdaBound AdaBoundW (authors, 2e928c3); pytorch_optimizer 4.1.0 "
+                       "AdaBound (decoupled)",
+    ),
+    MethodSpec(
         "adamod", _bounded.adamod, "adaptive",
         Paper("Ding, Ren, Luo and Sun", 2019,
               "An adaptive and momental bound method for stochastic learning", "arXiv",
@@ -653,7 +661,8 @@ _ADAPTIVE = [
               "liang2024cautious"),
         {"learning_rate": 1e-3, "weight_decay": 1e-4}, 8.0, ranges=_cautious.RANGES,
         description="C-AdamW: AdamW with update components opposing the gradient masked",
-        reference_impl="pytorch_optimizer 4.1.0 cautious Lion (wrapper); paper equations",
+        reference_impl="C-Optim c_adamw.py (authors, 2c0517c); pytorch_optimizer 4.1.0 "
+                       "cautious Lion (first rule)",
     ),
 ]
 

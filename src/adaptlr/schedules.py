@@ -6,7 +6,8 @@ schedule (``optax.adam(learning_rate=adaptlr.wsd_schedule(...))``, ``optax.injec
 ``jit``, vectorise under ``vmap`` over steps, and also over *hyperparameters* — the numeric
 arguments (values, step counts, factors) may be traced arrays, e.g.
 ``jax.vmap(lambda peak: wsd_schedule(peak, 1000)(step))(peaks)``. Only structural arguments
-(shape names, ``milestones``, ``cycle_mult``, ``three_phase``) must be concrete.
+(shape names, ``milestones``, ``cycle_mult``, ``num_cycles``, ``decay_floor``, ``three_phase``,
+``chebyshev_schedule``'s ``total_steps``) must be concrete.
 
 Conventions shared by all schedules:
 
@@ -14,6 +15,9 @@ Conventions shared by all schedules:
   (Optax's convention). PyTorch's ``torch.optim.lr_scheduler`` counts the same way: the value at
   step ``i`` is the learning rate after ``i`` calls of ``scheduler.step()``.
 * Values are computed in the default float dtype (float32, or float64 under ``jax.enable_x64``).
+  Powers of a concrete per-step or per-cycle factor use its float64 logarithm, and positions in
+  short cycles use integer arithmetic for integer steps, so that float32 values stay within
+  float32 rounding of the peak over 10^8 steps.
 * Arguments are validated when the schedule is built (concrete values only; see
   :data:`RANGES`): a wrong value raises ``ValueError`` naming the argument and the valid range.
 * Phase endpoints are exact: a warmup ends at exactly ``peak_value``, a decay at exactly its
@@ -24,6 +28,7 @@ Shapes of a ramp from ``a`` to ``b`` with progress ``p`` in ``[0, 1]``:
 * ``"linear"``: ``a + (b - a) p``
 * ``"cosine"``: ``b + (a - b) (1 + cos(pi p)) / 2``
 * ``"sqrt"``: ``a + (b - a) sqrt(p)`` (as a decay this is the "1-sqrt" cool-down of Hägele et al.)
+* ``"square"``: ``a + (b - a) p^2`` (as a decay, ``pytorch_optimizer``'s "1-square" cool-down)
 * ``"exponential"``: ``a^(1-p) b^p`` (geometric interpolation; needs ``a, b > 0`` to be useful)
 """
 
@@ -55,6 +60,7 @@ __all__ = [
     "RANGES",
     "SCHEDULES",
     "Schedule",
+    "chebyshev_schedule",
     "cosine_schedule",
     "cosine_with_restarts",
     "cyclic_schedule",
@@ -96,15 +102,18 @@ RANGES: dict[str, Interval] = {
     "start_factor": PROBABILITY,
     "b2": UNIT_INTERVAL,
     "cycle_steps": _POSITIVE_STEPS,
-    "cycle_mult": _POSITIVE_STEPS,
+    "cycle_mult": Interval(1.0, math.inf),
+    "cycle_warmup_steps": _STEPS,
+    "num_cycles": _POSITIVE_STEPS,
     "cycle_decay": Interval(0.0, 1.0, lower_closed=False),
     "min_ratio": PROBABILITY,
     "pct_start": PROBABILITY,
     "div_factor": POSITIVE,
+    "condition_number": Interval(1.0, math.inf),
     "final_div_factor": POSITIVE,
 }
 
-SHAPES = ("linear", "cosine", "sqrt", "exponential")
+SHAPES = ("linear", "cosine", "sqrt", "square", "exponential")
 WARMUP_SHAPES = ("linear", "cosine", "exponential")
 
 
@@ -147,6 +156,8 @@ def _interpolate(shape: str, a: jax.Array, b: jax.Array, p: jax.Array) -> jax.Ar
         mid = b + (a - b) * 0.5 * (1.0 + jnp.cos(jnp.pi * p))
     elif shape == "sqrt":
         mid = a + (b - a) * jnp.sqrt(p)
+    elif shape == "square":
+        mid = a + (b - a) * (p * p)
     elif shape == "exponential":
         mid = jnp.power(a, 1.0 - p) * jnp.power(b, p)
     else:  # pragma: no cover - callers validate the shape
@@ -174,6 +185,37 @@ def _positive_for_exponential(name: str, value: Any, what: str) -> None:
         raise ValueError(
             f"{name} must be > 0 for {what}='exponential' (geometric interpolation), got {value!r}"
         )
+
+
+def _concrete_log(x: Any) -> float | None:
+    """``log(x)`` in float64 when ``x`` is a concrete positive number, else ``None``."""
+    value = _concrete(x)
+    return math.log(value) if value is not None and value > 0 else None
+
+
+def _power_of(base: Any, log_base: float | None, exponent: jax.Array) -> jax.Array:
+    """``base ** exponent`` for a possibly large ``exponent`` (a step or cycle count).
+
+    With a concrete ``base`` its logarithm ``log_base`` was taken in float64, so the power
+    is ``exp(exponent * log_base)`` with one float32 rounding of the logarithm (relative
+    error 6e-8 of the exponent's size) instead of ``base`` rounded to float32 and raised to
+    the power (relative error ``exponent`` times the rounding of ``base``).
+    """
+    if log_base is None:
+        return jnp.power(_as_float(base), exponent)
+    return jnp.exp(exponent * _as_float(log_base))
+
+
+def _is_integer_step(step: Any) -> bool:
+    return bool(jnp.issubdtype(jnp.asarray(step).dtype, jnp.integer))
+
+
+def _concrete_int_sum(*values: Any) -> int | None:
+    """``sum(values)`` as a Python int when every value is a concrete integer, else ``None``."""
+    concrete = [_concrete(v) for v in values]
+    if any(c is None or not float(c).is_integer() for c in concrete):
+        return None
+    return int(sum(int(c) for c in concrete if c is not None))
 
 
 def _named(fn: Schedule, name: str) -> Schedule:
@@ -213,7 +255,9 @@ def wsd_schedule(
 
     where :math:`\mathrm{ramp}` is one of the shapes in the module docstring. The cool-down
     shapes: ``"linear"`` (Hägele et al.'s default), ``"cosine"``, ``"sqrt"`` (their "1-sqrt",
-    :math:`\eta_{peak} (1 - \sqrt{p})` to zero, the best of their cool-downs) and
+    :math:`\eta_{peak} (1 - \sqrt{p})` to zero, the best of their cool-downs), ``"square"``
+    (``pytorch_optimizer``'s "1-square", :math:`\eta_{peak} (1 - p^2)`, which stays high
+    longer) and
     ``"exponential"`` (geometric from ``peak_value`` to ``end_value``, the exponential decay of
     MiniCPM with the half-life chosen so that the decay ends at ``end_value``). The schedule is
     continuous at every phase boundary, constant in the stable phase, non-decreasing in the warmup
@@ -227,7 +271,7 @@ def wsd_schedule(
         ``round(decay_fraction * total_steps)``. ``warmup_steps + decay_steps <= total_steps``.
       decay_fraction: fraction of ``total_steps`` spent cooling down when ``decay_steps`` is
         ``None``, in ``[0, 1]`` (MiniCPM and Hägele et al. use about 0.1 to 0.2).
-      decay_shape: ``"linear"``, ``"cosine"``, ``"sqrt"`` or ``"exponential"``.
+      decay_shape: ``"linear"``, ``"cosine"``, ``"sqrt"``, ``"square"`` or ``"exponential"``.
       warmup_shape: ``"linear"``, ``"cosine"`` or ``"exponential"``.
       init_value: value at step 0, ``>= 0`` (``> 0`` for an exponential warmup).
       end_value: value at ``total_steps`` and after, ``>= 0`` (``> 0`` for an exponential
@@ -389,7 +433,9 @@ def cyclic_schedule(
         2000).
       step_size_down: steps back down, integer ``>= 1``; defaults to ``step_size_up``.
       mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"``.
-      gamma: decay per step of ``"exp_range"``, ``> 0``.
+      gamma: decay per step of ``"exp_range"``, ``> 0``. A concrete ``gamma`` enters as its
+        float64 logarithm, so that :math:`\gamma^t` does not drift in float32 over long runs
+        (``docs/schedules.md``, "Long horizons"); a traced one is rounded first.
 
     Example:
       >>> import adaptlr
@@ -406,20 +452,34 @@ def cyclic_schedule(
               step_size_down=step_size_down, gamma=gamma)
     check_choice("mode", mode, ("triangular", "triangular2", "exp_range"))
 
+    # gamma ** t as exp(t log gamma) with the logarithm taken in float64 when gamma is
+    # concrete: rounding gamma to float32 first (0.99994 is off by 1.6e-9) makes the power
+    # drift by t times that relative error (1.3e-4 after 20,000 steps).
+    log_gamma = _concrete_log(gamma)
+    period = _concrete_int_sum(step_size_up, step_size_down)
+
     def schedule(step: Any) -> jax.Array:
         t = _as_float(step)
         up, down = _as_float(step_size_up), _as_float(step_size_down)
         length = up + down
         ratio = up / length
-        # PyTorch's CyclicLR: cycle = floor(1 + t / length), x = 1 + t / length - cycle. XLA
-        # may compute t / length as t * (1 / length), which puts a cycle start one ulp short
-        # of the boundary (x just below 1 instead of 0); the position inside the cycle is
-        # therefore taken in steps, where the subtraction is exact, and corrected by one cycle.
-        cycle = jnp.floor(1.0 + t / length)
-        pos = t - (cycle - 1.0) * length
-        wrap = jnp.where(pos >= length, 1.0, jnp.where(pos < 0.0, -1.0, 0.0))
-        cycle = cycle + wrap
-        pos = pos - wrap * length
+        if period is not None and _is_integer_step(step):
+            # Integer steps and a concrete period: cycle and position in exact integer
+            # arithmetic, so that the position stays exact past 2**24 steps (float32).
+            index = jnp.asarray(step) // period
+            cycle = index.astype(t.dtype) + 1.0
+            pos = (jnp.asarray(step) - index * period).astype(t.dtype)
+        else:
+            # PyTorch's CyclicLR: cycle = floor(1 + t / length), x = 1 + t / length - cycle.
+            # XLA may compute t / length as t * (1 / length), which puts a cycle start one
+            # ulp short of the boundary (x just below 1 instead of 0); the position inside
+            # the cycle is therefore taken in steps, where the subtraction is exact, and
+            # corrected by one cycle.
+            cycle = jnp.floor(1.0 + t / length)
+            pos = t - (cycle - 1.0) * length
+            wrap = jnp.where(pos >= length, 1.0, jnp.where(pos < 0.0, -1.0, 0.0))
+            cycle = cycle + wrap
+            pos = pos - wrap * length
         x = pos / length
         scale = jnp.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
         if mode == "triangular":
@@ -427,7 +487,7 @@ def cyclic_schedule(
         elif mode == "triangular2":
             amplitude = 1.0 / jnp.power(2.0, cycle - 1.0)
         else:
-            amplitude = jnp.power(_as_float(gamma), t)
+            amplitude = _power_of(gamma, log_gamma, t)
         base, top = _as_float(base_value), _as_float(max_value)
         return base + (top - base) * scale * amplitude
 
@@ -763,57 +823,109 @@ def cosine_schedule(
     return _named(schedule, "cosine_schedule")
 
 
-def _cycle_of(t: jax.Array, length: jax.Array, mult: int) -> tuple[jax.Array, jax.Array]:
-    """Index ``n`` of the cycle containing ``t >= 0`` and the step at which it starts."""
-    if mult == 1:
-        n = jnp.floor(t / length)
-        return n, n * length
+def _find_cycle(
+    s: jax.Array, first: jax.Array, warm: jax.Array, mult: float
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Cycle ``n`` containing ``s >= 0``, the step at which it starts and its post-warm-up
+    length ``D_n`` (``D_0 = first``, ``D_{n+1} = max(1, floor(m D_n))``; every cycle is
+    ``warm + D_n`` long).
 
-    def start(k: jax.Array) -> jax.Array:
-        return length * (jnp.power(float(mult), k) - 1.0) / (mult - 1.0)
+    ``s``, ``first`` and ``warm`` share a dtype: int32 for integer steps with concrete
+    lengths (exact at any step), float otherwise. The lengths grow geometrically, so the loop
+    runs ``O(log_m(s / D_0))`` times; once ``floor(m D) = D`` (always with ``m = 1``) they stay
+    put and the remaining whole cycles are skipped by one division.
+    """
+    integer_mult = float(mult).is_integer()
+    if jnp.issubdtype(s.dtype, jnp.integer):
+        # Cap D before multiplying so that int32 cannot overflow (such a cycle ends past s).
+        cap = jnp.asarray((2**31 - 1) // math.ceil(mult) - 1, s.dtype)
 
-    n = jnp.floor(jnp.log1p(t / length * (mult - 1.0)) / math.log(mult))
-    n = jnp.maximum(n, 0.0)
-    # The logarithm can land one ulp on the wrong side of an integer at a cycle boundary.
-    n = jnp.where(t >= start(n + 1.0), n + 1.0, n)
-    n = jnp.where(t < start(n), n - 1.0, n)
-    return n, start(n)
+        def grow(d: jax.Array) -> jax.Array:
+            d = jnp.minimum(d, cap)
+            if integer_mult:
+                return d * int(mult)
+            return jnp.maximum(jnp.floor(d.astype(_dtype()) * mult).astype(s.dtype), 1)
+    else:
+
+        def grow(d: jax.Array) -> jax.Array:
+            return jnp.maximum(jnp.floor(d * mult), 1.0)
+
+    def cond(carry: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
+        _, start, d = carry
+        return (start + warm + d <= s) & (grow(d) != d)
+
+    def body(
+        carry: tuple[jax.Array, jax.Array, jax.Array],
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        n, start, d = carry
+        return n + 1, start + warm + d, grow(d)
+
+    zero = jnp.zeros_like(s)
+    n, start, d = jax.lax.while_loop(cond, body, (zero, zero, first + zero))
+    # Lengths no longer change: skip the whole cycles left before s.
+    length = warm + d
+    skip = jnp.maximum((s - start) // length, 0)
+    return n + skip, start + skip * length, d
 
 
 def cosine_with_restarts(
     peak_value: Any,
     cycle_steps: Any,
     *,
-    cycle_mult: int = 1,
+    cycle_mult: float = 1,
     min_ratio: Any = 0.0,
     cycle_decay: Any = 1.0,
+    decay_floor: bool = True,
+    cycle_warmup_steps: Any = 0,
+    num_cycles: int | None = None,
     warmup_steps: Any = 0,
     init_value: Any = 0.0,
 ) -> Schedule:
-    r"""Cosine annealing with warm restarts (SGDR), after an optional linear warmup.
+    r"""Cosine annealing with warm restarts (SGDR), with optional warm-ups and per-cycle decay.
 
-    After the warmup, with :math:`s = t - W`, cycle :math:`n` lasts
-    :math:`T_n = T_0 m^n` steps (``cycle_steps``, ``cycle_mult``) and within it, at position
-    :math:`s_n` (steps since the cycle started),
+    After an optional linear warm-up of :math:`W` steps (``warmup_steps``, from
+    ``init_value``), with :math:`s = t - W`, cycle :math:`n` lasts :math:`T_n = V + D_n`
+    steps: a linear warm-up of :math:`V` steps (``cycle_warmup_steps``) followed by a cosine
+    of :math:`D_n` steps, with :math:`D_0 = T_0 - V` (``cycle_steps`` :math:`T_0`) and
+    :math:`D_{n+1} = \max(1, \lfloor m D_n \rfloor)` (``cycle_mult`` :math:`m`; exactly
+    :math:`D_0 m^n` for an integer :math:`m`). At position :math:`q` in cycle :math:`n`,
 
     .. math::
-        \eta_t = \delta^n \left[\eta_{min} + (\eta_{peak} - \eta_{min})
-                 \tfrac12\left(1 + \cos\frac{\pi s_n}{T_n}\right)\right],
-        \qquad \eta_{min} = \rho\, \eta_{peak},
+        \eta_t = \begin{cases}
+          \ell_n + (h_n - \ell_n)\, q / V & q < V \\
+          \ell_n + (h_n - \ell_n)\tfrac12\left(1 + \cos\frac{\pi (q - V)}{D_n}\right) & q \ge V
+        \end{cases},\qquad h_n = \delta^n \eta_{peak},
 
-    with per-cycle decay :math:`\delta` (``cycle_decay``). With ``warmup_steps=0`` and
-    ``cycle_decay=1`` this is ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(T_0,
-    T_mult, eta_min=rho * peak)`` step for step. Non-increasing within each cycle; jumps back up at
-    each restart (by design not continuous there). ``optax.sgdr_schedule`` builds a finite list
-    of cycles; this one is closed form, so it runs forever and its values are traceable.
+    with per-cycle decay :math:`\delta` (``cycle_decay``) and floor :math:`\ell_n = \delta^n
+    \rho\, \eta_{peak}` (``decay_floor=True``: the whole cycle shrinks) or :math:`\ell_n = \rho\,
+    \eta_{peak}` (``decay_floor=False``: only the peak decays, as ``pytorch_optimizer``'s
+    ``CosineAnnealingWarmupRestarts``). After ``num_cycles`` cycles the value stays at the
+    last cycle's floor :math:`\ell_{K-1}`.
+
+    Matches, step for step: ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(T_0,
+    T_mult, eta_min=rho * peak)`` with no warm-ups and no decay; ``pytorch_optimizer``'s
+    ``CosineAnnealingWarmupRestarts(first_cycle_steps=T_0, cycle_mult=m, max_lr=peak,
+    min_lr=rho * peak, warmup_steps=V, gamma=delta)`` with ``decay_floor=False`` (except at
+    step 0 when ``V = 0``, where that scheduler starts at ``min_lr``). Non-increasing within
+    each cycle's cosine; jumps back up at each restart. ``optax.sgdr_schedule`` builds a
+    finite list of cycles; this one runs forever (or for ``num_cycles``) and its numeric
+    arguments may be traced.
 
     Args:
-      peak_value: value at the start of the first cycle, ``>= 0``.
-      cycle_steps: :math:`T_0`, length of the first cycle, integer ``>= 1``.
-      cycle_mult: :math:`m`, growth factor of the cycle length, integer ``>= 1`` (concrete).
+      peak_value: value at the top of the first cycle, ``>= 0``.
+      cycle_steps: :math:`T_0`, length of the first cycle (its warm-up included), integer
+        ``>= 1`` and ``> cycle_warmup_steps``.
+      cycle_mult: :math:`m`, growth factor of the cosine part of the cycles, a number
+        ``>= 1`` (concrete; ``pytorch_optimizer`` allows non-integers, PyTorch does not).
       min_ratio: :math:`\rho` in ``[0, 1]``.
       cycle_decay: :math:`\delta` in ``(0, 1]``.
-      warmup_steps: linear warmup from ``init_value`` before the first cycle, integer ``>= 0``.
+      decay_floor: whether :math:`\delta^n` also scales the floor (structural).
+      cycle_warmup_steps: :math:`V`, linear warm-up from the floor at the start of every
+        cycle, integer ``>= 0``.
+      num_cycles: number of cycles before holding at the floor, integer ``>= 1``, or
+        ``None`` (forever); concrete.
+      warmup_steps: :math:`W`, linear warm-up from ``init_value`` to ``peak_value`` before
+        the first cycle, integer ``>= 0``.
       init_value: ``>= 0``.
 
     Example:
@@ -821,34 +933,146 @@ def cosine_with_restarts(
       >>> sched = adaptlr.cosine_with_restarts(1.0, 10, cycle_mult=2)
       >>> [round(float(sched(t)), 3) for t in (0, 5, 10, 20, 30)]
       [1.0, 0.5, 1.0, 0.5, 1.0]
+      >>> sched = adaptlr.cosine_with_restarts(1.0, 10, cycle_warmup_steps=2, cycle_decay=0.5,
+      ...                                      min_ratio=0.2, decay_floor=False)
+      >>> [round(float(sched(t)), 3) for t in (0, 1, 2, 10, 12, 20)]
+      [0.2, 0.6, 1.0, 0.2, 0.5, 0.2]
 
     References:
       Loshchilov and Hutter, "SGDR: Stochastic gradient descent with warm restarts", ICLR 2017.
     """
     check_all(RANGES, peak_value=peak_value, cycle_steps=cycle_steps, cycle_mult=cycle_mult,
               min_ratio=min_ratio, cycle_decay=cycle_decay, warmup_steps=warmup_steps,
-              init_value=init_value)
+              init_value=init_value, cycle_warmup_steps=cycle_warmup_steps)
     if not is_checkable(cycle_mult):
-        raise ValueError("cycle_mult must be a concrete integer >= 1 (it is structural)")
-    mult = int(cycle_mult)
+        raise ValueError("cycle_mult must be a concrete number >= 1 (it is structural)")
+    if num_cycles is not None:
+        check("num_cycles", num_cycles, _POSITIVE_STEPS)
+        if not is_checkable(num_cycles):
+            raise ValueError("num_cycles must be a concrete integer >= 1 or None")
+    first, cycle_warm = _concrete(cycle_steps), _concrete(cycle_warmup_steps)
+    if first is not None and cycle_warm is not None and cycle_warm >= first:
+        raise ValueError(
+            f"cycle_warmup_steps must be < cycle_steps = {first:g}, got {cycle_warm:g}")
+    mult = float(cycle_mult)
+    log_decay = _concrete_log(cycle_decay)
+    concrete_lengths = all(
+        _concrete(v) is not None and float(_concrete(v) or 0).is_integer()
+        for v in (cycle_steps, cycle_warmup_steps, warmup_steps))
 
     def schedule(step: Any) -> jax.Array:
         t = _as_float(step)
         peak, init = _as_float(peak_value), _as_float(init_value)
-        floor = _as_float(min_ratio) * peak
         warm_len = _as_float(warmup_steps)
         ramp = _interpolate("linear", init, peak, _progress(t, 0.0, warm_len))
-        s = jnp.maximum(t - warm_len, 0.0)
-        length = _as_float(cycle_steps)
-        n, start = _cycle_of(s, length, mult)
-        period = length * jnp.power(float(mult), n)
-        position = s - start
+        if concrete_lengths and _is_integer_step(step):
+            # Exact integer cycle arithmetic (int32) at any step.
+            idx = jnp.asarray(step).astype(jnp.int32)
+            s = jnp.maximum(idx - int(warmup_steps), 0)
+            first_d = jnp.asarray(int(cycle_steps) - int(cycle_warmup_steps), jnp.int32)
+            v = jnp.asarray(int(cycle_warmup_steps), jnp.int32)
+        else:
+            s = jnp.maximum(t - warm_len, 0.0)
+            v = _as_float(cycle_warmup_steps)
+            first_d = _as_float(cycle_steps) - v
+        n, start, d = _find_cycle(s, first_d, v, mult)
+        n = n.astype(t.dtype)
+        q = (s - start).astype(t.dtype)
+        v, d = v.astype(t.dtype), d.astype(t.dtype)
+        factor = _power_of(cycle_decay, log_decay, n)
+        top = factor * peak
+        bottom = _as_float(min_ratio) * peak
+        if decay_floor:
+            bottom = factor * bottom
+        safe_v = jnp.where(v > 0, v, jnp.ones_like(v))
+        rising = bottom + (top - bottom) * q / safe_v
         # Same operation order as PyTorch's CosineAnnealingWarmRestarts.get_lr.
-        value = floor + (peak - floor) * (1.0 + jnp.cos(jnp.pi * position / period)) / 2.0
-        value = jnp.power(_as_float(cycle_decay), n) * value
+        falling = bottom + (top - bottom) * (1.0 + jnp.cos(jnp.pi * (q - v) / d)) / 2.0
+        value = jnp.where(q < v, rising, falling)
+        if num_cycles is not None:
+            last = float(num_cycles) - 1.0
+            final = _as_float(min_ratio) * peak * (
+                _power_of(cycle_decay, log_decay, jnp.asarray(last, t.dtype))
+                if decay_floor else 1.0)
+            value = jnp.where(n > last, final, value)
         return jnp.where(t < warm_len, ramp, value)
 
     return _named(schedule, "cosine_with_restarts")
+
+
+def _fractal_permutation(size: int) -> np.ndarray:
+    """Agarwal et al.'s fractal order of ``size`` Chebyshev nodes (0-based).
+
+    ``sigma_1 = [0]`` and ``sigma_{2k} = interleave(sigma_k, 2k - 1 - sigma_k)``, built up to
+    the next power of two and restricted to the indices below ``size``.
+    """
+    perm = np.zeros(1, dtype=np.int64)
+    while len(perm) < size:
+        perm = np.stack([perm, 2 * len(perm) - 1 - perm], axis=1).reshape(-1)
+    return perm[perm < size]
+
+
+def chebyshev_schedule(
+    base_value: Any, total_steps: int, *, condition_number: Any = 20.0
+) -> Schedule:
+    r"""Fractal Chebyshev step sizes (Agarwal, Goel and Zhang, 2021), repeated every
+    ``total_steps`` steps.
+
+    With :math:`T` steps, condition number :math:`\kappa` (curvatures normalised to
+    :math:`[1/\kappa, 1]`), :math:`c = (1 + 1/\kappa)/2`, :math:`r = (1 - 1/\kappa)/2` and the
+    fractal permutation :math:`\sigma` of :math:`0, \dots, T - 1`,
+
+    .. math::
+        \eta_t = \frac{\eta_{base}}{c - r \cos\bigl(\pi (\sigma(t \bmod T) + \tfrac12) / T\bigr)},
+
+    the reciprocals of the Chebyshev nodes of :math:`[1/\kappa, 1]`, between about
+    :math:`\eta_{base}` and :math:`\kappa\, \eta_{base}`. On a quadratic with curvatures in
+    that interval, :math:`T` steps of gradient descent with these step sizes (in any order)
+    shrink the error by the Chebyshev polynomial's factor, about :math:`2 e^{-2T/\sqrt\kappa}`:
+    accelerated, without momentum. The fractal order (:math:`\sigma_1 = (0)`,
+    :math:`\sigma_{2k} = ` interleave :math:`(\sigma_k, 2k - 1 - \sigma_k)`) keeps the partial
+    products bounded so that the large steps do not blow up in floating point. For :math:`T`
+    not a power of two the permutation of the next power of two is restricted to the indices
+    below :math:`T`.
+
+    ``chebyshev_schedule(1.0, T)`` equals ``pytorch_optimizer``'s
+    ``get_chebyshev_perm_steps(T)`` (its ``small_m=0.05``, ``big_m=1``) for :math:`T` a power of
+    two; see ``docs/schedules.md`` for how its ``get_chebyshev_schedule`` differs.
+
+    Args:
+      base_value: :math:`\eta_{base}`, the step size :math:`1/M` for the largest curvature,
+        ``>= 0``.
+      total_steps: :math:`T`, the number of nodes and the period, integer ``>= 1`` (concrete:
+        the schedule keeps a table of :math:`T` cosines).
+      condition_number: :math:`\kappa = M/m`, ``>= 1``.
+
+    Example:
+      >>> import adaptlr
+      >>> sched = adaptlr.chebyshev_schedule(1.0, 4, condition_number=10.0)
+      >>> [round(float(sched(t)), 3) for t in range(5)]
+      [7.449, 1.035, 2.647, 1.385, 7.449]
+
+    References:
+      Agarwal, Goel and Zhang, "Acceleration via fractal learning rate schedules", ICML 2021.
+    """
+    check_all(RANGES, base_value=base_value, total_steps=total_steps,
+              condition_number=condition_number)
+    if not is_checkable(total_steps):
+        raise ValueError("total_steps must be a concrete integer >= 1 (it sizes a table)")
+    size = int(total_steps)
+    cosines = np.cos(np.pi * (_fractal_permutation(size) + 0.5) / size)
+
+    def schedule(step: Any) -> jax.Array:
+        if _is_integer_step(step):
+            index = jnp.asarray(step) % size
+        else:
+            index = jnp.floor(_as_float(step)) % size
+        cosine = jnp.asarray(cosines, _dtype())[index.astype(jnp.int32)]
+        kappa = _as_float(condition_number)
+        low = 1.0 / kappa
+        return _as_float(base_value) / ((1.0 + low) / 2.0 - (1.0 - low) / 2.0 * cosine)
+
+    return _named(schedule, "chebyshev_schedule")
 
 
 def onecycle_schedule(
@@ -958,6 +1182,7 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "linear_to_zero": linear_to_zero,
     "cosine": cosine_schedule,
     "cosine_with_restarts": cosine_with_restarts,
+    "chebyshev": chebyshev_schedule,
     "onecycle": onecycle_schedule,
 }
 

@@ -8,17 +8,42 @@ import numpy as np
 import optax
 import pytest
 
-from adaptlr.adaptive.bounded import adabound, adamod, amsbound, scale_by_adabound
+from adaptlr.adaptive.bounded import (
+    adabound,
+    adaboundw,
+    adamod,
+    amsbound,
+    scale_by_adabound,
+)
+from adaptlr.schedules import warmup
 from tests.adaptive._golden import TOLERANCE, replay_error
 
 # The settings of tests/adaptive/generate_goldens_adaptive.py, in adaptlr's names.
 CUSTOM_BOUND = dict(learning_rate=1e-2, final_lr=0.05, b1=0.8, b2=0.99, gamma=1e-2,
                     weight_decay=1e-3)
+WARMUP = warmup(1e-2, 20, start_factor=0.05)
+PO_EPS_ROOT = 1e-15  # pytorch_optimizer adds it to v under the square root
 CASES = [
     ("adabound", "default", lambda: adabound()),
     ("adabound", "custom", lambda: adabound(**CUSTOM_BOUND)),
     ("amsbound", "default", lambda: amsbound()),
     ("amsbound", "custom", lambda: amsbound(**CUSTOM_BOUND)),
+    # AdaBound(lr=1e-2) + LinearLR(start_factor=0.05, total_iters=20), the authors' package
+    # and pytorch_optimizer: the bounds scale by lr_t / peak.
+    ("adabound", "warmup", lambda: adabound(WARMUP, final_lr=0.05, gamma=1e-2, base_lr=1e-2)),
+    ("adabound", "warmup_po", lambda: adabound(WARMUP, final_lr=0.05, gamma=1e-2,
+                                               base_lr=1e-2, eps_root=PO_EPS_ROOT)),
+    ("amsbound", "warmup", lambda: amsbound(WARMUP, final_lr=0.05, gamma=1e-2, base_lr=1e-2)),
+    ("amsbound", "warmup_po", lambda: amsbound(WARMUP, final_lr=0.05, gamma=1e-2,
+                                               base_lr=1e-2, eps_root=PO_EPS_ROOT)),
+    # AdaBoundW: the authors' (decay not scaled by lr) and pytorch_optimizer's AdaBound.
+    ("adaboundw", "default", lambda: adaboundw(weight_decay=1e-4)),
+    ("adaboundw", "custom", lambda: adaboundw(**CUSTOM_BOUND, amsbound=True)),
+    ("adaboundw", "po_decoupled", lambda: adaboundw(1e-2, final_lr=0.05, gamma=1e-2,
+                                                    weight_decay=1e-2, fixed_decay=False,
+                                                    eps_root=PO_EPS_ROOT)),
+    ("adaboundw", "po_fixed", lambda: adaboundw(1e-2, final_lr=0.05, gamma=1e-2,
+                                                weight_decay=1e-3, eps_root=PO_EPS_ROOT)),
     ("adamod", "default", lambda: adamod()),
     ("adamod", "custom", lambda: adamod(learning_rate=1e-2, b1=0.8, b2=0.99, b3=0.99,
                                         weight_decay=1e-3)),
@@ -65,7 +90,7 @@ def test_first_step_effective_lr_is_clipped_adam_step():
 def test_bounds_follow_a_learning_rate_schedule():
     # Tiny gradients put the step size on the upper bound final * lr_t/lr_0 * (1 + 1/(gamma t)).
     schedule = optax.exponential_decay(1e-3, transition_steps=1, decay_rate=0.5)
-    tx = scale_by_adabound(schedule, final_lr=0.1, gamma=1e-3)
+    tx = scale_by_adabound(schedule, final_lr=0.1, gamma=1e-3, base_lr=1e-3)
     with jax.enable_x64(True):
         state = tx.init(jnp.zeros(3, jnp.float64))
         for t in (1, 2, 3):
@@ -118,11 +143,12 @@ def test_adamod_caps_step_size_by_its_average():
 
 
 def test_warmup_from_zero_takes_the_first_positive_learning_rate_as_base():
-    # pytorch_optimizer's rule (the authors' code divides by zero here): with
-    # lr_t = 1e-3 * t / 4 for t = 0..4, base = lr_1, and at 1-based step k the upper bound is
+    # base_lr="first_positive", pytorch_optimizer's rule for an optimizer built with lr 0 (the
+    # authors' code divides by zero there): with lr_t = 1e-3 * t / 4 for t = 0..4,
+    # base = lr_1, and at 1-based step k the upper bound is
     # final * lr_{k-1} / lr_1 * (1 + 1 / (gamma k)); tiny gradients sit on it.
     schedule = optax.linear_schedule(0.0, 1e-3, transition_steps=4)
-    tx = scale_by_adabound(schedule, final_lr=0.1, gamma=1e-3)
+    tx = scale_by_adabound(schedule, final_lr=0.1, gamma=1e-3, base_lr="first_positive")
     with jax.enable_x64(True):
         state = tx.init(jnp.zeros(2, jnp.float64))
         _, state = tx.update(jnp.full(2, 1e-12, jnp.float64), state)
@@ -133,3 +159,36 @@ def test_warmup_from_zero_takes_the_first_positive_learning_rate_as_base():
             ratio = float(schedule(jnp.int32(k - 1))) / float(schedule(jnp.int32(1)))
             upper = 0.1 * ratio * (1 + 1 / (1e-3 * k))
             np.testing.assert_allclose(float(state.effective_lr), upper, rtol=1e-6)
+
+
+def test_a_schedule_needs_base_lr():
+    schedule = optax.linear_schedule(0.0, 1e-3, transition_steps=4)
+    with pytest.raises(ValueError, match="base_lr"):
+        adabound(schedule)
+    with pytest.raises(ValueError, match="base_lr"):
+        adabound(1e-3, base_lr=0.0)
+    with pytest.raises(ValueError, match="base_lr"):
+        adabound(1e-3, base_lr="first")
+
+
+def test_first_positive_base_is_wider_than_pytorch_under_a_warmup():
+    # The old rule (the first positive learning rate, 0.05 peak here) gives bounds 20x wider
+    # than AdaBound(lr=peak) + LinearLR: far from the golden.
+    def make():
+        return adabound(WARMUP, final_lr=0.05, gamma=1e-2, base_lr="first_positive")
+
+    assert replay_error("adabound", "warmup", "mlp", make) > 1e-2
+
+
+def test_adaboundw_decoupled_decay_closed_form():
+    # One step from theta with a tiny gradient: the step size sits on the upper bound
+    # final (1 + 1/gamma); the decay adds wd * theta (fixed) or lr * wd * theta.
+    lr, final, gamma, wd = 1e-3, 0.1, 0.5, 0.01
+    theta = np.array([2.0, -3.0])
+    g = np.full(2, 1e-9)
+    for fixed, c in [(True, wd), (False, lr * wd)]:
+        tx = adaboundw(lr, final_lr=final, gamma=gamma, weight_decay=wd, fixed_decay=fixed)
+        with jax.enable_x64(True):
+            u, _ = tx.update(jnp.asarray(g), tx.init(jnp.asarray(theta)), jnp.asarray(theta))
+        eta = final * (1 + 1 / gamma)
+        np.testing.assert_allclose(np.asarray(u), -(eta * 0.1 * g + c * theta), rtol=1e-12)

@@ -18,6 +18,8 @@ from tests.adaptive._golden import TOLERANCE, replay_error
 
 CASES = [
     ("stable_adamw", "default", lambda: stable_adamw()),
+    ("stable_adamw", "coupled", lambda: stable_adamw(learning_rate=1e-3, weight_decay=0.1,
+                                                     decouple_weight_decay=False)),
     ("stable_adamw", "custom", lambda: stable_adamw(learning_rate=1e-3, b1=0.8, b2=0.95,
                                                     weight_decay=0.1, eps=1e-6)),
     # adam-atan2-pytorch's default learning rate is 1e-4 (ours is 1e-3).

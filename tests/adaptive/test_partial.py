@@ -16,6 +16,11 @@ CASES = [
     ("padam", "default", lambda: padam(learning_rate=0.1, partial=0.25, amsgrad=False)),
     ("padam", "custom", lambda: padam(learning_rate=0.05, b1=0.8, b2=0.99, partial=0.125,
                                       weight_decay=1e-3, amsgrad=False)),
+    # Above the paper's p <= 1/2, as pytorch_optimizer allows.
+    ("padam", "p_three_quarters", lambda: padam(learning_rate=1e-3, partial=0.75,
+                                                amsgrad=False)),
+    ("padam", "p_one", lambda: padam(learning_rate=1e-4, partial=1.0, weight_decay=1e-3,
+                                     amsgrad=False)),
     ("qhadam", "default", lambda: qhadam(b1=0.9, nu1=1.0, nu2=1.0)),
     ("qhadam", "paper", lambda: qhadam(learning_rate=1e-2)),
     ("qhadam", "decoupled", lambda: qhadam(learning_rate=1e-3, b1=0.9, b2=0.99, nu1=0.8,
@@ -34,7 +39,7 @@ def test_matches_reference_trajectory(method, setting, make_tx, problem):
 
 
 @pytest.mark.parametrize(("factory", "name", "value"), [
-    (padam, "partial", 0.0), (padam, "partial", 0.75), (padam, "b1", 1.0),
+    (padam, "partial", 0.0), (padam, "partial", 1.5), (padam, "b1", 1.0),
     (qhadam, "nu1", 1.5), (qhadam, "nu2", -0.1), (qhadam, "eps", -1.0),
 ])
 def test_bad_hyperparameters_raise(factory, name, value):
@@ -49,8 +54,8 @@ def _quadratic_grad(x: np.ndarray) -> np.ndarray:
     return CURVATURES * (x - 1.0)
 
 
-# 1/8, 1/4 and 1/2 take square roots in place of pow; 0.3 takes pow.
-@pytest.mark.parametrize("p", [0.125, 0.25, 0.3, 0.5])
+# 1/8, 1/4 and 1/2 take square roots in place of pow, 1 a product; 0.3 and 0.75 take pow.
+@pytest.mark.parametrize("p", [0.125, 0.25, 0.3, 0.5, 0.75, 1.0])
 def test_padam_amsgrad_matches_numpy_equations(p):
     # The authors' Padam.py (uclaml/Padam) with its default amsgrad=True, written out here:
     # L2 decay into g, AMSGrad maximum, step lr sqrt(1-b2^t)/(1-b1^t), denominator^(2p).

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import textwrap
 
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import adaptlr
@@ -311,3 +313,16 @@ def test_progress_lines_when_not_a_terminal(tmp_path, capsys):
     runner.run("quadratic", ["sgd"], [0, 1], path, factors=[0.3, 1.0], steps=10)
     assert capsys.readouterr().err.startswith(
         "quadratic: sgd already recorded (4 runs) | 1/1 methods, 4/4 runs, ")
+
+
+def test_adabound_under_a_schedule_label_takes_the_peak_as_base_lr():
+    # AdaBound's bounds scale by lr_t / base_lr; a schedule needs base_lr, which the runner
+    # sets to the swept peak (PyTorch's AdaBound(lr=peak) under a scheduler).
+    method = runner.grid_for("adabound@warmup_cosine", tasks.get_task("quadratic"), [1.0])
+    tx = runner._optimizer_factory(method, 100)({"value": 1e-3})
+    with pytest.raises(ValueError, match="base_lr"):
+        method.spec.build(learning_rate=optax.linear_schedule(0.0, 1e-3, 10))
+    state = tx.init({"w": jnp.ones(2)})
+    assert float(state[0].base_lr) == 0.0
+    _, state = tx.update({"w": jnp.ones(2)}, state)
+    assert float(state[0].base_lr) == pytest.approx(1e-3)

@@ -149,6 +149,10 @@ TARGETS: dict[str, Target] = {
     # (0.05 at t = 1000) forces SGD-sized steps of lr ~0.05 where Adam's are smaller.
     "adabound": Target(1000, 5e-3, 0.1, "SGD-sized steps late; measured 2.7e-3/0.073"),
     "amsbound": Target(1000, 5e-3, 0.1, "as adabound; measured 2.8e-3/0.073"),
+    # AdaBoundW: AdaBound's steps plus a decoupled decay of 1e-4 per step (the authors' form,
+    # not scaled by lr), which pulls towards 0 and away from the optimum a little.
+    "adaboundw": Target(1000, 8e-3, 0.015,
+                        "as adabound, plus decay 1e-4 per step; measured 3.5e-3/6.1e-3"),
     # AdaMod caps Adam's step by its own average with b3 = 0.999, which starts at zero: the
     # mean cap over 1000 steps is ~0.37 of Adam's step, so about a third of Adam's distance.
     "adamod": Target(1000, 0.5, 0.25,
@@ -165,7 +169,8 @@ TARGETS: dict[str, Target] = {
     "adam_atan2": Target(1000, 0.03, 0.2, "1.27x Adam-sized steps; measured 0.0128/0.144"),
     # CAME at 2e-4: normalised momentum scaled by the confidence (>1 on smooth problems).
     "came": Target(1000, 0.5, 0.25, "lr 2e-4 with confidence scaling; measured 0.402/0.178"),
-    # C-AdamW: Adam with disagreeing components dropped (momentum lag near the optimum).
+    # C-AdamW: Adam with disagreeing components dropped (momentum lag near the optimum), the
+    # kept ones rescaled by d / k (the authors' current rule; d / (k + 1) measured 0.112/0.175).
     "cautious_adamw": Target(1000, 0.15, 0.25,
-                             "Adam with masked lagging components; measured 0.112/0.175"),
+                             "Adam with masked lagging components; measured 0.066/0.173"),
 }

@@ -9,6 +9,13 @@ For every case the golden value at step ``i`` is the learning rate after ``i`` c
 ``adaptlr``'s schedule must return at step ``i``: both count applied updates. Everything is
 Python float64 arithmetic inside PyTorch's schedulers. The adaptlr side of each case (same
 name) is written independently in the test.
+
+Also from ``pytorch_optimizer`` 4.1.0 (``PO_CASES``): ``CosineAnnealingWarmupRestarts``
+(warm-up inside each cycle, peak-only decay, non-integer ``cycle_mult``), the WSD cool-downs
+"1-sqrt" and "1-square" (``get_wsd_schedule``) and the fractal Chebyshev step sizes
+(``get_chebyshev_perm_steps``, the node sequence itself). ``LONG_CASES`` run PyTorch's
+``CyclicLR`` for 20,000 steps and keep every 50th value (``<name>__steps`` holds the steps):
+float32 drift over long horizons shows there.
 """
 
 from __future__ import annotations
@@ -80,12 +87,63 @@ CASES = {
 }
 
 
+def _cawr(**kw):
+    from pytorch_optimizer.lr_scheduler.cosine_anealing import CosineAnnealingWarmupRestarts
+
+    return lambda o: CosineAnnealingWarmupRestarts(o, **kw)
+
+
+def _wsd(**kw):
+    from pytorch_optimizer.lr_scheduler.wsd import get_wsd_schedule
+
+    return lambda o: get_wsd_schedule(o, **kw)
+
+
+PO_CASES = {
+    "po_restarts_warmup_peak_decay": (0.3, _cawr(
+        first_cycle_steps=30, cycle_mult=1.0, max_lr=0.3, min_lr=0.03, warmup_steps=5,
+        gamma=0.7)),
+    "po_restarts_mult_1_5": (0.3, _cawr(
+        first_cycle_steps=20, cycle_mult=1.5, max_lr=0.3, min_lr=0.01, warmup_steps=4,
+        gamma=0.9)),
+    "po_restarts_mult_2_no_warmup": (0.3, _cawr(
+        first_cycle_steps=10, cycle_mult=2.0, max_lr=0.3, min_lr=0.05, warmup_steps=0,
+        gamma=0.5)),
+    "po_restarts_mult_1_3_stalls": (0.3, _cawr(
+        first_cycle_steps=5, cycle_mult=1.3, max_lr=0.3, min_lr=0.0, warmup_steps=2,
+        gamma=1.0)),
+    "po_wsd_1_sqrt": (0.2, _wsd(num_warmup_steps=20, num_stable_steps=100,
+                                 num_decay_steps=60, cooldown_type="1-sqrt")),
+    "po_wsd_1_square": (0.2, _wsd(num_warmup_steps=20, num_stable_steps=100,
+                                   num_decay_steps=60, cooldown_type="1-square")),
+}
+
+LONG_STEPS = 20_000
+LONG_EVERY = 50
+LONG_CASES = {
+    "long_cyclic_exp_range": (1e-3, lambda o: S.CyclicLR(
+        o, base_lr=1e-3, max_lr=0.1, step_size_up=2000, mode="exp_range", gamma=0.99994,
+        cycle_momentum=False)),
+    "long_cyclic_triangular2": (1e-3, lambda o: S.CyclicLR(
+        o, base_lr=1e-3, max_lr=0.1, step_size_up=700, step_size_down=300,
+        mode="triangular2", cycle_momentum=False)),
+}
+
+
 def main() -> None:
+    from pytorch_optimizer.lr_scheduler.chebyshev import get_chebyshev_perm_steps
+
     arrays = {name: _trajectory(make, lr) for name, (lr, make) in CASES.items()}
+    arrays.update({name: _trajectory(make, lr) for name, (lr, make) in PO_CASES.items()})
+    for name, (lr, make) in LONG_CASES.items():
+        arrays[name] = _trajectory(make, lr, LONG_STEPS + 1)[::LONG_EVERY]
+        arrays[f"{name}__steps"] = np.arange(0, LONG_STEPS + 1, LONG_EVERY)
+    for size in (8, 64, 256):
+        arrays[f"po_chebyshev_{size}"] = np.asarray(get_chebyshev_perm_steps(size), np.float64)
     arrays["torch_version"] = np.asarray(torch.__version__)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez(OUT, **arrays)
-    print(f"wrote {len(CASES)} cases to {OUT}")
+    print(f"wrote {len(arrays) - 1} arrays to {OUT}")
 
 
 if __name__ == "__main__":

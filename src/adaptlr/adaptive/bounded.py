@@ -21,7 +21,9 @@ from adaptlr._base import (
     PyTree,
     ScalarOrSchedule,
     accumulation_dtype,
+    check,
     check_all,
+    check_choice,
     resolve,
 )
 from adaptlr._docstrings import args_from
@@ -40,12 +42,15 @@ from adaptlr.adaptive._common import (
 __all__ = [
     "ADABOUND_RANGES",
     "ADAMOD_RANGES",
+    "BASE_LR_RULES",
     "AdaBoundState",
     "AdaModState",
     "adabound",
+    "adaboundw",
     "adamod",
     "amsbound",
     "scale_by_adabound",
+    "scale_by_adaboundw",
     "scale_by_adamod",
     "scale_by_amsbound",
 ]
@@ -58,7 +63,12 @@ ADABOUND_RANGES: dict[str, Interval] = {
     "gamma": POSITIVE,
     "eps": NON_NEGATIVE,
     "weight_decay": NON_NEGATIVE,
+    "base_lr": POSITIVE,
+    "eps_root": NON_NEGATIVE,
 }
+
+#: String values of ``base_lr`` (numbers are the base learning rate itself).
+BASE_LR_RULES = ("first_positive",)
 
 ADAMOD_RANGES: dict[str, Interval] = {
     "learning_rate": NON_NEGATIVE,
@@ -74,11 +84,11 @@ class AdaBoundState(NamedTuple):
     """State of :func:`scale_by_adabound` / :func:`scale_by_amsbound`."""
 
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates applied so far
-    base_lr: jax.Array  # shape=(), scalar dtype: first positive learning rate applied
+    base_lr: jax.Array  # shape=(), scalar dtype: base learning rate of the last update
     mu: PyTree  # like params: first moment (not bias-corrected)
     nu: PyTree  # like params: second moment (not bias-corrected)
     nu_max: PyTree  # like params: running maximum of nu (AMSBound), () for AdaBound
-    record_scalars: tuple[jax.Array, ...]  # (step, lower, upper, eps) of the last update
+    record_scalars: tuple[jax.Array, ...]  # (step, lower, upper, eps, eps_root), last update
 
     @property
     def effective_lr(self) -> PyTree:
@@ -112,10 +122,12 @@ def _safe_ratio(num: jax.Array, den: jax.Array, fallback: jax.Array) -> jax.Arra
 
 def _clipped_step_size(
     vhat: jax.Array, step: jax.Array, lower: jax.Array, upper: jax.Array, eps: jax.Array,
-    tiny: jax.Array,
+    eps_root: jax.Array, tiny: jax.Array,
 ) -> jax.Array:
-    """AdaBound's ``clip(step / (sqrt(vhat) + eps), lower, upper)``; ``upper`` where 0/0."""
-    return jnp.clip(nonnegative_ratio(step, jnp.sqrt(vhat) + eps, tiny, upper), lower, upper)
+    """AdaBound's ``clip(step / (sqrt(vhat + eps_root) + eps), lower, upper)``; ``upper``
+    where 0/0."""
+    return jnp.clip(nonnegative_ratio(step, jnp.sqrt(vhat + eps_root) + eps, tiny, upper),
+                    lower, upper)
 
 
 def _momental_step_size(
@@ -142,40 +154,72 @@ def scale_by_adabound(
     weight_decay: float = 0.0,
     *,
     amsbound: bool = False,
+    base_lr: float | str | None = None,
+    decouple_weight_decay: bool = False,
+    fixed_decay: bool = True,
+    eps_root: float = 0.0,
 ) -> optax.GradientTransformation:
     r"""AdaBound (or AMSBound): Adam whose per-parameter step sizes are clipped towards SGD's.
 
     With :math:`g_t` the gradient (plus ``weight_decay * params``, an L2 penalty as in the
-    reference code), :math:`t` the step number and :math:`\alpha_t` the learning rate,
+    reference code, unless the decay is decoupled), :math:`t` the step number,
+    :math:`\alpha_t` the learning rate and :math:`\alpha_0` the base learning rate
+    (``base_lr``),
 
     .. math::
 
       m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
       v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2
       \quad(\hat v_t = \max(\hat v_{t-1}, v_t)\ \text{for AMSBound}),\\
-      \alpha^*_t &= \alpha^{final}\,\alpha_t / \alpha_1,\qquad
+      \alpha^*_t &= \alpha^{final}\,\alpha_t / \alpha_0,\qquad
       \eta_l(t) = \alpha^*_t\Bigl(1 - \frac{1}{\gamma t + 1}\Bigr),\qquad
       \eta_u(t) = \alpha^*_t\Bigl(1 + \frac{1}{\gamma t}\Bigr),\\
       \eta_t &= \operatorname{clip}\Bigl(
         \frac{\alpha_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)}{\sqrt{v_t} + \epsilon},
         \eta_l(t), \eta_u(t)\Bigr),\qquad
-      u_t = \eta_t \odot m_t .
+      u_t = \eta_t \odot m_t \;\bigl(+\, c\,\lambda\,\theta_t \text{ decoupled}\bigr).
 
     The transformation returns :math:`u_t` (descent-ready, without the sign) and records the
-    mean of :math:`\eta_t` over each parameter leaf as ``effective_lr``.
+    mean of :math:`\eta_t` over each parameter leaf as ``effective_lr``. With
+    ``decouple_weight_decay`` (AdaBoundW) the decay :math:`\lambda` is not added to the
+    gradient but to the update, with :math:`c = 1` (``fixed_decay=True``, the authors'
+    ``AdaBoundW``: :math:`\theta \leftarrow \theta - \lambda\theta`) or :math:`c = \alpha_t`
+    (``fixed_decay=False``, ``pytorch_optimizer``'s ``AdaBound`` default,
+    ``weight_decouple=True``).
+
+    The bounds follow a learning-rate schedule through :math:`\alpha_t/\alpha_0`, as the
+    reference's ``final_lr * lr / base_lr``, where PyTorch's ``base_lr`` is the learning rate
+    the optimizer was built with. In the usual PyTorch workflow, ``AdaBound(params, lr=peak)``
+    and a multiplicative scheduler (a warm-up ``LinearLR``, ``LambdaLR``, ``CosineAnnealingLR``),
+    that is the peak: pass ``base_lr=peak`` with the schedule. For example ``AdaBound(lr=1e-3,
+    final_lr=0.1)`` with ``LinearLR(start_factor=0.05, total_iters=20)`` is
+    ``adabound(adaptlr.warmup(1e-3, 20, start_factor=0.05), final_lr=0.1, base_lr=1e-3)``.
 
     Args:
-      learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule. The bounds follow the
-        schedule: they scale with :math:`\alpha_t/\alpha_1`, :math:`\alpha_1` the first
-        positive learning rate.
+      learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule (then ``base_lr`` is
+        required).
+      base_lr: :math:`\alpha_0`. ``None`` (default): the learning rate itself, for a constant
+        learning rate (also a traced one under ``optax.inject_hyperparams``, which then gives
+        bounds that do not follow its schedule: pass ``base_lr``). A number in ``(0, inf)``
+        (may be traced): the fixed base, the peak of a schedule. ``"first_positive"``: the
+        first positive learning rate applied (kept in the state), ``pytorch_optimizer``'s rule
+        for an optimizer built with learning rate 0; under a warm-up from ``s * peak`` this
+        makes the bounds ``1/s`` times wider than PyTorch's with ``lr=peak``.
       final_lr: :math:`\alpha^{final}` in ``[0, inf)``, the SGD learning rate both bounds
         converge to.
       b1: :math:`\beta_1` in ``[0, 1)``.
       b2: :math:`\beta_2` in ``[0, 1)``.
       gamma: :math:`\gamma` in ``(0, inf)``, how fast the bounds close.
       eps: :math:`\epsilon` in ``[0, inf)``, added to :math:`\sqrt{v_t}`.
-      weight_decay: L2 penalty in ``[0, inf)`` added to the gradient (needs ``params``).
+      weight_decay: :math:`\lambda` in ``[0, inf)``: an L2 penalty added to the gradient, or
+        decoupled (needs ``params``).
       amsbound: use the running maximum of :math:`v_t` (AMSBound).
+      decouple_weight_decay: decoupled decay (AdaBoundW) instead of an L2 penalty.
+      fixed_decay: with decoupled decay, whether it is independent of the learning rate
+        (:math:`c = 1`, the authors' ``AdaBoundW``) or scaled by it (:math:`c = \alpha_t`,
+        ``pytorch_optimizer``'s default). Ignored without decoupled decay.
+      eps_root: in ``[0, inf)``, added to :math:`v_t` under the square root (Optax's name):
+        0 as the authors; ``pytorch_optimizer``'s ``AdaBound`` uses ``1e-15``.
 
     Example:
       >>> import jax.numpy as jnp, optax, adaptlr
@@ -192,16 +236,28 @@ def scale_by_adabound(
 
     Departures:
       The bias corrections and the ``final_lr * lr / base_lr`` rescaling of the bounds follow
-      the authors' code, not the paper's Algorithm 2 (which has neither). ``base_lr`` is the
-      first positive learning rate applied (kept in the state, so it also works under
-      ``optax.inject_hyperparams``): the authors' ``base_lrs`` is the initial learning rate
-      and divides by zero for a warm-up from 0; we follow ``pytorch_optimizer``, which takes
-      the first positive one. Before any positive learning rate the bounds are zero. With
-      ``eps = 0`` and :math:`v_t = 0` the unclipped step size is taken as the upper bound
-      (the reference divides by zero, then clips the infinity to the same value).
+      the authors' code, not the paper's Algorithm 2 (which has neither). An Optax schedule
+      has no "learning rate the optimizer was built with", so ``base_lr`` must be given with
+      a schedule (or ``"first_positive"`` chosen); the bounds are zero while the base is 0.
+      ``pytorch_optimizer`` adds ``1e-15`` to :math:`v_t` under the square root (about
+      ``1e-9`` relative in 200 steps on the test problems); adaptlr, like the authors, does
+      not unless ``eps_root=1e-15``. With ``eps = 0`` and :math:`v_t = 0` the unclipped step
+      size is taken as the upper bound (the reference divides by zero, then clips the
+      infinity to the same value).
     """
     check_all(ADABOUND_RANGES, learning_rate=learning_rate, final_lr=final_lr, b1=b1, b2=b2,
-              gamma=gamma, eps=eps, weight_decay=weight_decay)
+              gamma=gamma, eps=eps, weight_decay=weight_decay, eps_root=eps_root)
+    if base_lr is None:
+        if callable(learning_rate):
+            raise ValueError(
+                "base_lr must be given with a learning-rate schedule: a number in (0, inf), "
+                "the learning rate PyTorch's AdaBound would be built with (the schedule's "
+                "peak), or 'first_positive'")
+    elif isinstance(base_lr, str):
+        check_choice("base_lr", base_lr, BASE_LR_RULES)
+    else:
+        check("base_lr", base_lr, ADABOUND_RANGES["base_lr"])
+    decoupled = decouple_weight_decay
 
     def init_fn(params: PyTree) -> AdaBoundState:
         return AdaBoundState(
@@ -210,7 +266,7 @@ def scale_by_adabound(
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             nu_max=zeros_like_tree(params) if amsbound else (),
-            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 4,
+            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 5,
         )
 
     def update_fn(
@@ -222,9 +278,13 @@ def scale_by_adabound(
         count = optax.safe_increment(state.count)
         t = count.astype(sdtype)
         lr = jnp.asarray(resolve(learning_rate, state.count), sdtype)
-        # The first positive learning rate (warm-up schedules start at 0), as pytorch_optimizer.
-        base_lr = jnp.where(state.base_lr > 0, state.base_lr, lr)
-        final = _safe_ratio(jnp.asarray(final_lr, sdtype) * lr, base_lr, jnp.zeros_like(lr))
+        if base_lr is None:
+            base = lr
+        elif isinstance(base_lr, str):  # "first_positive"
+            base = jnp.where(state.base_lr > 0, state.base_lr, lr)
+        else:
+            base = jnp.asarray(base_lr, sdtype)
+        final = _safe_ratio(jnp.asarray(final_lr, sdtype) * lr, base, jnp.zeros_like(lr))
         gamma_ = jnp.asarray(gamma, sdtype)
         lower = final * (1 - 1 / (gamma_ * t + 1))
         upper = final * (1 + 1 / (gamma_ * t))
@@ -234,7 +294,7 @@ def scale_by_adabound(
         def leaf(g, m, v, vmax, p):  # type: ignore[no-untyped-def]
             acc = accumulation_dtype(g.dtype)
             g_ = g.astype(acc)
-            if decay_on:
+            if decay_on and not decoupled:
                 g_ = g_ + jnp.asarray(weight_decay, acc) * p.astype(acc)
             b1_, b2_ = jnp.asarray(b1, acc), jnp.asarray(b2, acc)
             m_ = b1_ * m.astype(acc) + (1 - b1_) * g_
@@ -245,18 +305,22 @@ def scale_by_adabound(
             else:
                 vhat, vmax_out = v_, None
             scalars = (step.astype(acc), lower.astype(acc), upper.astype(acc),
-                       jnp.asarray(eps, acc), smallest_normal(acc))
+                       jnp.asarray(eps, acc), jnp.asarray(eps_root, acc), smallest_normal(acc))
             eta = _clipped_step_size(vhat, *scalars)
-            return ((eta * m_).astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
-                    vmax_out)
+            u = eta * m_
+            if decay_on and decoupled:
+                rate = jnp.asarray(weight_decay, acc)
+                u = u + (rate if fixed_decay else lr.astype(acc) * rate) * p.astype(acc)
+            return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype), vmax_out)
 
         new_updates, mu, nu, nu_max = map_leaves(
             leaf, 4, updates, state.mu, state.nu, state.nu_max if amsbound else None,
             params)
         return new_updates, AdaBoundState(
-            count=count, base_lr=base_lr, mu=mu, nu=nu,
+            count=count, base_lr=base, mu=mu, nu=nu,
             nu_max=nu_max if amsbound else (),
-            record_scalars=(step, lower, upper, jnp.asarray(eps, sdtype)))
+            record_scalars=(step, lower, upper, jnp.asarray(eps, sdtype),
+                            jnp.asarray(eps_root, sdtype)))
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -272,6 +336,10 @@ def adabound(
     weight_decay: float = 0.0,
     *,
     amsbound: bool = False,
+    base_lr: float | str | None = None,
+    decouple_weight_decay: bool = False,
+    fixed_decay: bool = True,
+    eps_root: float = 0.0,
 ) -> optax.GradientTransformation:
     """The AdaBound optimizer: :func:`scale_by_adabound` followed by a descent sign.
 
@@ -279,10 +347,82 @@ def adabound(
       >>> import jax.numpy as jnp, adaptlr
       >>> tx = adaptlr.adabound(learning_rate=1e-3)
       >>> state = tx.init(jnp.zeros(2))
+      >>> tx = adaptlr.adabound(adaptlr.warmup(1e-3, 20, start_factor=0.05), base_lr=1e-3)
     """
     return optax.chain(
         scale_by_adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay,
-                          amsbound=amsbound),
+                          amsbound=amsbound, base_lr=base_lr,
+                          decouple_weight_decay=decouple_weight_decay,
+                          fixed_decay=fixed_decay, eps_root=eps_root),
+        optax.scale(-1.0),
+    )
+
+
+def scale_by_adaboundw(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    final_lr: float = 0.1,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    gamma: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    amsbound: bool = False,
+    base_lr: float | str | None = None,
+    fixed_decay: bool = True,
+    eps_root: float = 0.0,
+) -> optax.GradientTransformation:
+    r"""AdaBoundW: :func:`scale_by_adabound` with decoupled weight decay.
+
+    :math:`u_t = \eta_t \odot m_t + c\,\lambda\,\theta_t` with :math:`c = 1`
+    (``fixed_decay=True``, the authors' ``AdaBoundW``, whose default ``weight_decay`` is 0 as
+    here) or :math:`c = \alpha_t` (``fixed_decay=False``: ``pytorch_optimizer``'s
+    ``AdaBound``, which decouples by default: a port of ``pytorch_optimizer.AdaBound(...,
+    weight_decay=wd)`` is ``adaboundw(..., weight_decay=wd, fixed_decay=False,
+    eps_root=1e-15)``, not
+    :func:`adabound`, whose decay is the authors' L2 penalty).
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> tx = adaptlr.scale_by_adaboundw(weight_decay=1e-4)
+      >>> updates, state = tx.update(jnp.ones(2), tx.init(jnp.ones(2)), jnp.ones(2))
+
+    References:
+      Luo, Xiong, Liu and Sun, *Adaptive Gradient Methods with Dynamic Bound of Learning Rate*,
+      ICLR 2019; ``AdaBoundW`` in the authors' repository (github.com/Luolc/AdaBound, not in
+      the ``adabound`` 0.0.5 package). Loshchilov and Hutter, *Decoupled Weight Decay
+      Regularization*, ICLR 2019.
+    """
+    return scale_by_adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay,
+                             amsbound=amsbound, base_lr=base_lr, decouple_weight_decay=True,
+                             fixed_decay=fixed_decay, eps_root=eps_root)
+
+
+def adaboundw(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    final_lr: float = 0.1,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    gamma: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    *,
+    amsbound: bool = False,
+    base_lr: float | str | None = None,
+    fixed_decay: bool = True,
+    eps_root: float = 0.0,
+) -> optax.GradientTransformation:
+    """The AdaBoundW optimizer: :func:`scale_by_adaboundw` followed by a descent sign.
+
+    Example:
+      >>> import jax.numpy as jnp, adaptlr
+      >>> tx = adaptlr.adaboundw(learning_rate=1e-3, weight_decay=1e-4)
+      >>> state = tx.init(jnp.zeros(2))
+    """
+    return optax.chain(
+        scale_by_adaboundw(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay,
+                           amsbound=amsbound, base_lr=base_lr, fixed_decay=fixed_decay,
+                           eps_root=eps_root),
         optax.scale(-1.0),
     )
 
@@ -296,6 +436,9 @@ def scale_by_amsbound(
     gamma: float = 1e-3,
     eps: float = 1e-8,
     weight_decay: float = 0.0,
+    *,
+    base_lr: float | str | None = None,
+    eps_root: float = 0.0,
 ) -> optax.GradientTransformation:
     """AMSBound: :func:`scale_by_adabound` with ``amsbound=True`` (the running max of ``v``).
 
@@ -304,7 +447,7 @@ def scale_by_amsbound(
       >>> state = adaptlr.scale_by_amsbound().init(jnp.zeros(2))
     """
     return scale_by_adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay,
-                             amsbound=True)
+                             amsbound=True, base_lr=base_lr, eps_root=eps_root)
 
 
 @args_from(scale_by_adabound)
@@ -316,6 +459,9 @@ def amsbound(
     gamma: float = 1e-3,
     eps: float = 1e-8,
     weight_decay: float = 0.0,
+    *,
+    base_lr: float | str | None = None,
+    eps_root: float = 0.0,
 ) -> optax.GradientTransformation:
     """The AMSBound optimizer: :func:`adabound` with ``amsbound=True``.
 
@@ -323,7 +469,8 @@ def amsbound(
       >>> import jax.numpy as jnp, adaptlr
       >>> state = adaptlr.amsbound(learning_rate=1e-3).init(jnp.zeros(2))
     """
-    return adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay, amsbound=True)
+    return adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay, amsbound=True,
+                    base_lr=base_lr, eps_root=eps_root)
 
 
 def scale_by_adamod(

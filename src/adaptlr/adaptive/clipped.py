@@ -178,6 +178,8 @@ def scale_by_stable_adamw(
     b2: float = 0.99,
     eps: float = 1e-8,
     weight_decay: float = 1e-2,
+    *,
+    decouple_weight_decay: bool = True,
 ) -> optax.GradientTransformation:
     r"""StableAdamW: AdamW with AdaFactor's update clipping applied per tensor.
 
@@ -194,6 +196,10 @@ def scale_by_stable_adamw(
 
     Returns :math:`u_t` (descent-ready, without the sign); records the mean of
     :math:`\alpha'_t/(\sqrt{v_t}+\epsilon)` over each parameter leaf as ``effective_lr``.
+    With ``decouple_weight_decay=False`` the decay is an L2 penalty instead: :math:`g_t`
+    becomes :math:`g_t + \lambda\theta_t` everywhere above (moments and RMS) and the update
+    has no :math:`\lambda\theta_t` term, as ``pytorch_optimizer``'s
+    ``StableAdamW(weight_decouple=False)``.
 
     Args:
       learning_rate: :math:`\alpha_t` in ``[0, inf)``, or a schedule.
@@ -201,7 +207,9 @@ def scale_by_stable_adamw(
       b2: :math:`\beta_2` in ``[0, 1)``.
       eps: :math:`\epsilon` in ``[0, inf)``.
       weight_decay: :math:`\lambda` in ``[0, inf)``, decoupled and scaled by the clipped
-        learning rate as in the paper (needs ``params``).
+        learning rate as in the paper, or an L2 penalty (needs ``params``).
+      decouple_weight_decay: decoupled decay (the paper's) or an L2 penalty added to the
+        gradient.
 
     Example:
       >>> import jax.numpy as jnp, adaptlr
@@ -245,6 +253,8 @@ def scale_by_stable_adamw(
         def leaf(g, m, v, p):  # type: ignore[no-untyped-def]
             acc = accumulation_dtype(g.dtype)
             g_ = g.astype(acc)
+            if decay_on and not decouple_weight_decay:
+                g_ = g_ + jnp.asarray(weight_decay, acc) * p.astype(acc)
             w1, b2_ = (1 - b1_hat).astype(acc), b2_hat.astype(acc)
             m0 = m.astype(acc)
             m_ = m0 + w1 * (g_ - m0)
@@ -263,7 +273,7 @@ def scale_by_stable_adamw(
             scalars = (lr_t, eps_, smallest_normal(acc))
             eta = _stable_step_size(v_, *scalars)
             u = eta * m_
-            if decay_on:
+            if decay_on and decouple_weight_decay:
                 u = u + lr_t * jnp.asarray(weight_decay, acc) * p.astype(acc)
             return (u.astype(g.dtype), m_.astype(m.dtype), v_.astype(v.dtype),
                     lr_t.astype(sdtype))
@@ -282,6 +292,8 @@ def stable_adamw(
     b2: float = 0.99,
     eps: float = 1e-8,
     weight_decay: float = 1e-2,
+    *,
+    decouple_weight_decay: bool = True,
 ) -> optax.GradientTransformation:
     """The StableAdamW optimizer: :func:`scale_by_stable_adamw` followed by a descent sign.
 
@@ -289,7 +301,8 @@ def stable_adamw(
       >>> import jax.numpy as jnp, adaptlr
       >>> state = adaptlr.stable_adamw(learning_rate=1e-3).init(jnp.zeros(2))
     """
-    return optax.chain(scale_by_stable_adamw(learning_rate, b1, b2, eps, weight_decay),
+    return optax.chain(scale_by_stable_adamw(learning_rate, b1, b2, eps, weight_decay,
+                                             decouple_weight_decay=decouple_weight_decay),
                        optax.scale(-1.0))
 
 

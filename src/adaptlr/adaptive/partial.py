@@ -56,7 +56,7 @@ PADAM_RANGES: dict[str, Interval] = {
     "learning_rate": NON_NEGATIVE,
     "b1": UNIT_INTERVAL,
     "b2": UNIT_INTERVAL,
-    "partial": Interval(0.0, 0.5, lower_closed=False),
+    "partial": Interval(0.0, 1.0, lower_closed=False),
     "eps": NON_NEGATIVE,
     "weight_decay": NON_NEGATIVE,
 }
@@ -111,6 +111,8 @@ def _root(power: Any) -> Any:
     the rest of the update, and the roots agree with it to the last bit or two."""
     if is_checkable(power):
         exponent = float(power)
+        if exponent == 2.0:
+            return lambda x: x * x
         if exponent == 1.0:
             return lambda x: x
         if exponent == 0.5:
@@ -167,8 +169,11 @@ def scale_by_padam(
         SGD-like: the paper uses 0.1.
       b1: :math:`\beta_1` in ``[0, 1)``.
       b2: :math:`\beta_2` in ``[0, 1)``.
-      partial: :math:`p` in ``(0, 1/2]``; ``1/2`` is AMSGrad (Adam without ``amsgrad``). The
-        paper's experiments use ``1/8``.
+      partial: :math:`p` in ``(0, 1]``; ``1/2`` is AMSGrad (Adam without ``amsgrad``), the
+        paper's range is ``(0, 1/2]`` and its experiments use ``1/8``. Above ``1/2`` the
+        denominator grows faster than the gradient (``p = 1`` divides by about
+        :math:`g^2`: steps of size :math:`\alpha/|g|`, Newton-like on a diagonal curvature
+        estimate), as ``pytorch_optimizer`` allows; use a small learning rate.
       eps: :math:`\epsilon` in ``[0, inf)``, added before the power.
       weight_decay: L2 penalty in ``[0, inf)`` added to the gradient (needs ``params``).
       amsgrad: normalise by the running maximum of :math:`v_t` (the paper's algorithm and the
@@ -189,8 +194,8 @@ def scale_by_padam(
       :math:`\sqrt{1-\beta_2^t}` whatever :math:`p` (the paper's algorithm has no bias
       correction; a consistent correction would use :math:`(1-\beta_2^t)^p`). The default
       ``partial = 1/8`` is the value of the paper's experiments and README; the authors' class
-      defaults to ``1/4``. ``partial`` is restricted to the paper's ``(0, 1/2]`` where
-      ``pytorch_optimizer`` accepts ``(0, 1]``. With ``eps = 0`` and :math:`\hat v_t = 0` the
+      defaults to ``1/4``. ``partial`` may exceed the paper's ``(0, 1/2]``, up to 1, as in
+      ``pytorch_optimizer``. With ``eps = 0`` and :math:`\hat v_t = 0` the
       step size is 0 (the reference divides 0 by 0).
     """
     check_all(PADAM_RANGES, learning_rate=learning_rate, b1=b1, b2=b2, partial=partial, eps=eps,

@@ -25,6 +25,7 @@ warm-up from 0, then cosine decay to 0 (``optax.warmup_cosine_decay_schedule``).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -227,6 +228,10 @@ def _optimizer_factory(
             return spec.build(**fixed)
         value = hyperparams["value"]
         if method.schedule is not None:
+            if "base_lr" in inspect.signature(spec.factory).parameters:
+                # AdaBound's bounds scale by lr_t / base_lr: the peak, as PyTorch's
+                # AdaBound(lr=peak) under a scheduler.
+                fixed.setdefault("base_lr", value)
             value = _schedule(method.schedule, value, steps)
         return spec.build(**fixed, **{method.sweep_arg: value})
 
