@@ -358,6 +358,9 @@ def adabound(
     )
 
 
+@args_from(scale_by_adabound, weight_decay=(
+    "decoupled decay coefficient :math:`\\lambda`, range ``[0, inf)``: the update adds "
+    ":math:`c\\,\\lambda\\,\\theta_t` (``fixed_decay`` chooses :math:`c`)."))
 def scale_by_adaboundw(
     learning_rate: ScalarOrSchedule = 1e-3,
     final_lr: float = 0.1,
@@ -398,6 +401,7 @@ def scale_by_adaboundw(
                              fixed_decay=fixed_decay, eps_root=eps_root)
 
 
+@args_from(scale_by_adaboundw)
 def adaboundw(
     learning_rate: ScalarOrSchedule = 1e-3,
     final_lr: float = 0.1,
