@@ -172,8 +172,9 @@ def test_nnx_optimizer_with_groups_schedules_and_effective_lr():
             np.asarray(model.layers[1].kernel[...]),
             block_before - lr * np.asarray(grads.layers[1].kernel[...]), rtol=1e-5, atol=1e-7)
         np.testing.assert_array_equal(np.asarray(model.embed.embedding[...]), frozen)
-        records = {k: float(v[...] if isinstance(v, nnx.Variable) else v)
-                   for k, v in adaptlr.effective_lrs(optimizer.opt_state).items()}
+        raw = adaptlr.effective_lrs(optimizer.opt_state)
+        assert not any(isinstance(v, nnx.Variable) for v in raw.values())  # plain arrays
+        records = {k: float(v) for k, v in raw.items()}
         # inject_hyperparams records the rate this update used: the group's scaled schedule.
         nxt = lr
         head_keys = [k for k in records if "/head/" in f"/{k}/"]
@@ -192,10 +193,12 @@ def test_effective_lr_keys_carry_group_names_with_adaptlr_records():
     state = tx.init(params)
     _, state = tx.update(grads, state, params)
     records = adaptlr.effective_lrs(state)
-    assert set(records) == {"inner_states/default/inner_state/1",
-                            "inner_states/head/inner_state/1"}
-    assert float(records["inner_states/head/inner_state/1"]) == pytest.approx(0.5e-2)
-    assert float(records["inner_states/default/inner_state/1"]) == pytest.approx(1e-2)
+    assert set(records) == {"default", "head"}
+    assert float(records["head"]) == pytest.approx(0.5e-2)
+    assert float(records["default"]) == pytest.approx(1e-2)
+    by_path = adaptlr.effective_lrs(state, by="path")  # paths from Adam's moments
+    assert by_path["params/head/kernel"] == pytest.approx(0.5e-2)
+    assert by_path["params/layers_1/bias"] == pytest.approx(1e-2)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ indices; the trailing ``value`` of a Flax NNX ``Variable`` is dropped), e.g.
 paths to a group; the first rule that matches a parameter wins, and parameters no rule matches
 go to the default group. Each group is a separate Optax transformation, combined with
 ``optax.multi_transform`` (whose state is keyed by group name, so
-:func:`adaptlr.effective_lrs` reports one entry per group, with the group name in the key).
+:func:`adaptlr.effective_lrs` reports one step size per group, keyed by the group's name).
 
 Example:
   >>> import jax.numpy as jnp, optax, adaptlr
@@ -25,8 +25,8 @@ Example:
   encoder/kernel  (3, 3)  default   -       1         on
   head/bias       (2,)    no_decay  *bias   1         off
   head/kernel     (3, 2)  head      head/*  10        on
-  >>> sorted(adaptlr.effective_lrs(state))[0]
-  'inner_states/default/inner_state/hyperparams/learning_rate'
+  >>> {k: round(float(v), 6) for k, v in adaptlr.effective_lrs(state).items()}
+  {'default': 0.001, 'no_decay': 0.001, 'head': 0.01}
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Public API::
         params           # final parameters, leading axis K
         losses           # (K, steps // record_every) float32 mean training loss of each block
         eval_metrics     # {name: (K, n_evals)} float32, eval_fn every eval_every steps and at end
-        effective_lr     # (K, steps // record_every) float32, or {path: (K, R)} for several records
+        effective_lr     # (K, steps // record_every) float32, or {group: (K, R)} for several groups
         diverged         # (K,) bool
         diverged_at      # (K,) int32 step at which the configuration diverged, -1 if it did not
 
@@ -516,9 +516,10 @@ def train_sweep(
       devices, chunk_size, vmap_size: as in :func:`sweep`.
 
     Returns:
-      A :class:`SweepResult`. ``effective_lr`` is one array when the optimizer state holds one
-      step-size record, a dict keyed like :func:`adaptlr.effective_lrs` when it holds several,
-      and ``{}`` when it holds none.
+      A :class:`SweepResult`. ``effective_lr`` is one array when the optimizer has one
+      parameter group (a per-parameter method's step sizes as their parameter-count-weighted
+      mean, as :func:`adaptlr.effective_lr`), a dict keyed by group name like
+      :func:`adaptlr.effective_lrs` when it has several, and ``{}`` when it records none.
     """
     steps = _check_int("steps", steps, 1)
     record_every = _check_int("record_every", record_every, 1)
@@ -610,7 +611,8 @@ def train_sweep(
 
         def one_block(carry: _Carry, _: None) -> tuple[_Carry, tuple[jax.Array, Any]]:
             carry, losses = jax.lax.scan(one_step, carry, None, length=record_every)
-            return carry, (jnp.mean(losses), effective_lr_scalars(carry.opt_state))
+            lrs = effective_lr_scalars(carry.opt_state, carry.params)
+            return carry, (jnp.mean(losses), lrs)
 
         def run_blocks(carry: _Carry, n: int) -> tuple[_Carry, Any]:
             return jax.lax.scan(one_block, carry, None, length=n)
