@@ -412,3 +412,22 @@ def test_docstring_examples_run():
 
     failures, tried = doctest.testmod(G, optionflags=doctest.ELLIPSIS)
     assert tried >= 5 and failures == 0
+
+
+def test_groups_page_examples_run_and_print_what_the_page_shows():
+    import contextlib
+    import io
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "groups.md"
+    text = page.read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 4
+    shown = re.search(r"prints\n\n```\n(.*?)```", text, flags=re.S)
+    assert shown is not None
+    for i, block in enumerate(blocks):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, f"{page}#{i}", "exec"), {})
+        if i == 0:  # the describe_groups table under the first example
+            assert out.getvalue() == shown.group(1)

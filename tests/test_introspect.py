@@ -396,7 +396,7 @@ def test_tools_page_examples_run():
 
     page = Path(__file__).resolve().parents[1] / "docs" / "tools.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     for block in blocks:
         exec(compile(block, str(page), "exec"), {})
 

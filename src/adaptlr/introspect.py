@@ -342,7 +342,7 @@ def effective_lrs(
 
     ``by="location"``: the raw records keyed by where they sit in the state (``"0"``,
     ``"inner_states/head/inner_state/1"``), per-parameter ones as trees of per-leaf means;
-    for debugging, and what this function returned before version 0.2.
+    for debugging, and what this function returned in adaptlr 0.1.0.
 
     How records combine: an ``optax.inject_hyperparams`` learning rate is reported unless the
     injected optimizer records its own step size (which already includes it); likewise a
@@ -423,7 +423,7 @@ def effective_lr(opt_state: PyTree, params: PyTree = None) -> jax.Array:
     ``params``. Groups whose state holds nothing of the kind (plain SGD in a group) need
     nothing when there is one group, and raise otherwise (read them with ``effective_lrs``).
 
-    Migration: before version 0.2 this returned a tree of per-leaf means for per-parameter
+    Migration: in adaptlr 0.1.0 this returned a tree of per-leaf means for per-parameter
     methods and a dict keyed by state location for several records; those are now
     ``effective_lrs(state, by="path")`` (keyed by parameter path),
     ``effective_lrs(state)`` (keyed by group name) and ``effective_lrs(state, by="location")``.
@@ -492,7 +492,7 @@ def effective_lr_scalars(opt_state: PyTree, params: PyTree = None) -> dict[str, 
     Keyed by group name (``{"all": ...}`` without groups); per-parameter step sizes are their
     parameter-count-weighted mean. Cheap and traceable, for logging inside a jitted step or a
     :func:`adaptlr.sweep.train_sweep` trace. Returns ``{}`` when the state records no step
-    size. (Before version 0.2 the keys were state locations, ``effective_lrs(state,
+    size. (In adaptlr 0.1.0 the keys were state locations, ``effective_lrs(state,
     by="location")``, and per-parameter records were averaged over leaves without weights.)
 
     Example:
