@@ -495,6 +495,11 @@ def effective_lr_scalars(opt_state: PyTree, params: PyTree = None) -> dict[str, 
     size. (In adaptlr 0.1.0 the keys were state locations, ``effective_lrs(state,
     by="location")``, and per-parameter records were averaged over leaves without weights.)
 
+    Args:
+      opt_state: any optimizer state (see :func:`effective_lr`).
+      params: the parameters, when the state does not tell their sizes (see
+        :func:`effective_lrs`).
+
     Example:
       >>> import jax.numpy as jnp, optax, adaptlr
       >>> tx = optax.inject_hyperparams(optax.adam)(learning_rate=0.01)
@@ -735,6 +740,15 @@ def log_stats(
     * ``precond_lr/q<level>`` and ``precond_lr/mean``: :func:`preconditioner_lr_stats` when the
       state has an Adam-like ``nu`` and a known learning rate.
 
+    Args:
+      updates: the updates the optimizer returned this step.
+      params: the parameters the updates apply to (before the update).
+      opt_state: the optimizer state after the update; ``None`` leaves out the
+        step-size and preconditioner entries.
+      per_leaf: also report the update-to-parameter ratio of every leaf.
+      quantiles: levels in ``[0, 1]`` of the preconditioner's per-parameter learning
+        rates (see :func:`preconditioner_lr_stats`).
+
     Example:
       >>> import jax, jax.numpy as jnp, optax, adaptlr
       >>> tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
@@ -774,6 +788,10 @@ def log_stats(
 
 
 def as_floats(stats: dict[str, Any]) -> dict[str, float]:
-    """``{name: float}`` from a dict of scalars (one device-to-host transfer)."""
+    """``{name: float}`` from a dict of scalars (one device-to-host transfer).
+
+    Args:
+      stats: ``{name: scalar}``, e.g. from :func:`log_stats` inside a jitted step.
+    """
     host = jax.device_get(stats)
     return {name: float(value) for name, value in host.items()}

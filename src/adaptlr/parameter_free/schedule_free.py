@@ -126,6 +126,11 @@ def schedule_free_eval_params(opt_state: PyTree, params: PyTree) -> PyTree:
     replaces the parameters each one covers by ``x = (y - (1 - b1) z) / b1``; parameters that
     no Schedule-Free state covers are returned unchanged. The result has the parameters' dtypes.
 
+    Args:
+      opt_state: the state of a Schedule-Free optimizer (alone or inside a chain,
+        ``masked`` or ``multi_transform``).
+      params: the training parameters ``y`` the optimizer updates.
+
     Flax NNX: pass ``nnx.Optimizer.opt_state`` and ``nnx.state(model, nnx.Param)`` directly;
     the result is that ``nnx.State`` with plain arrays in place of the ``nnx.Param``
     variables, ready for ``nnx.update(model, x)`` (see docs/nnx.md). Flax is not imported here.
