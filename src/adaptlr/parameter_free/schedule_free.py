@@ -131,10 +131,6 @@ def schedule_free_eval_params(opt_state: PyTree, params: PyTree) -> PyTree:
         ``masked`` or ``multi_transform``).
       params: the training parameters ``y`` the optimizer updates.
 
-    Flax NNX: pass ``nnx.Optimizer.opt_state`` and ``nnx.state(model, nnx.Param)`` directly;
-    the result is that ``nnx.State`` with plain arrays in place of the ``nnx.Param``
-    variables, ready for ``nnx.update(model, x)`` (see docs/nnx.md). Flax is not imported here.
-
     Raises:
       ValueError: when ``opt_state`` holds no Schedule-Free state.
 
@@ -145,6 +141,10 @@ def schedule_free_eval_params(opt_state: PyTree, params: PyTree) -> PyTree:
       >>> state = tx.init(params)
       >>> updates, state = tx.update(params, state, params)
       >>> x = adaptlr.schedule_free_eval_params(state, params + updates)
+
+    Flax NNX: pass ``nnx.Optimizer.opt_state`` and ``nnx.state(model, nnx.Param)`` directly;
+    the result is that ``nnx.State`` with plain arrays in place of the ``nnx.Param``
+    variables, ready for ``nnx.update(model, x)`` (see docs/nnx.md). Flax is not imported here.
     """
     # nnx.Optimizer wraps the state's arrays in nnx.OptVariable and nnx.state(...) holds
     # nnx.Param variables: read both as arrays. An NNX object exists only once flax.nnx is
