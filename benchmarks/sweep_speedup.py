@@ -68,7 +68,7 @@ def main() -> None:
 
         def step(carry, t):
             params, opt_state = carry
-            loss, grads = grad_fn(params, task.batch_fn(t, data_key))
+            loss, grads = grad_fn(params, task.batch_fn(t, jax.random.fold_in(data_key, t)))
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
 

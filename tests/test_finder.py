@@ -207,6 +207,41 @@ def test_batches_cycle_and_callables_see_the_step():
     np.testing.assert_array_equal(result.losses, [1, 2, 3, 4, 5])
 
 
+def test_batch_functions_take_step_and_key_like_train_sweep():
+    # The (step, key) -> batch signature of train_sweep: step t gets fold_in(key, t), so a
+    # sampler that only reads the key draws a new batch every step. The loss is the batch's
+    # sum (plus 100 to stay positive), so the recorded losses are the batches themselves.
+    from adaptlr.sweep import train_sweep
+
+    def sample(step, key):
+        del step
+        return jax.random.normal(key, (2,))
+
+    def loss_fn(w, batch):
+        return 100.0 + jnp.sum(batch) + 0.0 * jnp.sum(w)
+
+    key = jax.random.key(11)
+    expected = [100.0 + float(jnp.sum(jax.random.normal(jax.random.fold_in(key, t), (2,))))
+                for t in range(6)]
+    assert len(set(expected)) == 6
+    for data_key in (key, 11):  # a key or an integer seed
+        result = lr_range_test(loss_fn, jnp.zeros(2), sample, optax.sgd, 1e-3, 1.0, 6,
+                               divergence_factor=math.inf, key=data_key)
+        np.testing.assert_allclose(result.losses, expected, rtol=1e-6)
+    # The same function in train_sweep: its data key is split from the seed.
+    sweep = train_sweep(loss_fn, lambda k: jnp.zeros(2), lambda hp: optax.sgd(0.1), {},
+                        np.array([5]), sample, 6, divergence_factor=math.inf)
+    _, sweep_key = jax.random.split(jax.random.key(5))
+    result = lr_range_test(loss_fn, jnp.zeros(2), sample, optax.sgd, 1e-3, 1.0, 6,
+                           divergence_factor=math.inf, key=sweep_key)
+    np.testing.assert_allclose(sweep.losses[0], result.losses, rtol=1e-6)
+
+
+def test_rejects_a_key_that_is_not_a_key():
+    with pytest.raises(ValueError, match="key"):
+        lr_range_test(quadratic, jnp.ones(8), None, optax.sgd, key="seed")
+
+
 def test_non_finite_loss_stops_the_test():
     def loss_fn(w, step):
         return jnp.where(step >= 4, jnp.nan, jnp.sum(w**2))

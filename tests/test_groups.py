@@ -172,8 +172,9 @@ def test_nnx_optimizer_with_groups_schedules_and_effective_lr():
             np.asarray(model.layers[1].kernel[...]),
             block_before - lr * np.asarray(grads.layers[1].kernel[...]), rtol=1e-5, atol=1e-7)
         np.testing.assert_array_equal(np.asarray(model.embed.embedding[...]), frozen)
-        records = {k: float(v[...] if isinstance(v, nnx.Variable) else v)
-                   for k, v in adaptlr.effective_lrs(optimizer.opt_state).items()}
+        raw = adaptlr.effective_lrs(optimizer.opt_state)
+        assert not any(isinstance(v, nnx.Variable) for v in raw.values())  # plain arrays
+        records = {k: float(v) for k, v in raw.items()}
         # inject_hyperparams records the rate this update used: the group's scaled schedule.
         nxt = lr
         head_keys = [k for k in records if "/head/" in f"/{k}/"]
@@ -192,10 +193,12 @@ def test_effective_lr_keys_carry_group_names_with_adaptlr_records():
     state = tx.init(params)
     _, state = tx.update(grads, state, params)
     records = adaptlr.effective_lrs(state)
-    assert set(records) == {"inner_states/default/inner_state/1",
-                            "inner_states/head/inner_state/1"}
-    assert float(records["inner_states/head/inner_state/1"]) == pytest.approx(0.5e-2)
-    assert float(records["inner_states/default/inner_state/1"]) == pytest.approx(1e-2)
+    assert set(records) == {"default", "head"}
+    assert float(records["head"]) == pytest.approx(0.5e-2)
+    assert float(records["default"]) == pytest.approx(1e-2)
+    by_path = adaptlr.effective_lrs(state, by="path")  # paths from Adam's moments
+    assert by_path["params/head/kernel"] == pytest.approx(0.5e-2)
+    assert by_path["params/layers_1/bias"] == pytest.approx(1e-2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,7 +242,7 @@ def test_param_groups_validation():
                               adaptlr.group("b", lr_scale=1.0, name="x")], optax.sgd(0.1))
     with pytest.raises(ValueError, match="weight_decay needs default to be an optimizer factory"):
         adaptlr.param_groups([adaptlr.group("a", weight_decay=False)], optax.adamw(0.1))
-    with pytest.raises(ValueError, match="lr_scale needs learning_rate"):
+    with pytest.raises(ValueError, match="lr_scale needs the default factory's learning_rate"):
         adaptlr.param_groups([adaptlr.group("a", lr_scale=2.0)], optax.adamw)
     with pytest.raises(ValueError, match="only accepted with a factory"):
         adaptlr.param_groups([], optax.sgd(0.1), learning_rate=0.1)
@@ -306,12 +309,16 @@ def test_layerwise_lr_decay_scales(setup):
         exponent = 0 if layer is None else num_layers + 1 - layer
         np.testing.assert_allclose(u, -lr * decay**exponent * flat_g[path], rtol=1e-6,
                                    err_msg=path)
-        if layer is not None and path.endswith("bias"):
-            assert labels[path] == f"layer_{layer}_no_decay"
+        if path.endswith("bias"):
+            # The head's bias (layer None: the top, L + 1) is exempt from weight decay too.
+            top = num_layers + 1
+            assert labels[path] == f"layer_{top if layer is None else layer}_no_decay"
 
 
 def test_layerwise_weight_decay_exemption_applies_in_every_layer():
     params, grads = linen_setup()
+    # Linen's biases start at zero, where weight decay is invisible: shift every parameter.
+    params = jax.tree.map(lambda p: p + 0.5, params)
     tx = adaptlr.param_groups(
         adaptlr.layerwise_lr_decay(0.5, 2, no_weight_decay="*/bias"),
         optax.adamw, learning_rate=0.1, weight_decay=0.3)
@@ -319,11 +326,61 @@ def test_layerwise_weight_decay_exemption_applies_in_every_layer():
     for path, u in paths(updates).items():
         layer = adaptlr.infer_layer(path)
         scale = 1.0 if layer is None else 0.5 ** (3 - layer)
-        wd = 0.0 if (layer is not None and path.endswith("/bias")) else 0.3
+        wd = 0.0 if path.endswith("/bias") else 0.3  # the head's bias too
         ref_tx = optax.adamw(0.1 * scale, weight_decay=wd)
         ref, _ = ref_tx.update(paths(grads)[path], ref_tx.init(paths(params)[path]),
                                paths(params)[path])
         np.testing.assert_allclose(u, ref, rtol=1e-6, atol=1e-9, err_msg=path)
+
+
+def head_and_body():
+    params = {"body": {"w": jnp.array([1.0, -2.0, 0.5])}, "head": {"w": jnp.array([0.3, 4.0])}}
+    grads = {"body": {"w": jnp.array([0.2, -0.1, 0.4])}, "head": {"w": jnp.array([-0.5, 0.1])}}
+    return params, grads
+
+
+def run_alone(tx, params, grads, steps=3):
+    state = tx.init(params)
+    for _ in range(steps):
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+def test_lr_scale_with_a_learning_rate_free_method_reads_its_default():
+    # prodigy's learning_rate defaults to 1.0: the head group is prodigy(learning_rate=0.1)
+    # on the head alone (Prodigy's d is estimated per group), the rest prodigy() as is.
+    params, grads = head_and_body()
+    tx = adaptlr.param_groups([adaptlr.group("head/*", lr_scale=0.1, name="head")],
+                              adaptlr.prodigy)
+    grouped = run_alone(tx, params, grads)
+    head = run_alone(adaptlr.prodigy(learning_rate=0.1), params["head"], grads["head"])
+    body = run_alone(adaptlr.prodigy(), params["body"], grads["body"])
+    np.testing.assert_allclose(grouped["head"]["w"], head["w"], rtol=1e-6)
+    np.testing.assert_allclose(grouped["body"]["w"], body["w"], rtol=1e-6)
+    # The same through inject_hyperparams (the signature is read through the wrapper).
+    tx = adaptlr.param_groups([adaptlr.group("head/*", lr_scale=0.1, name="head")],
+                              optax.inject_hyperparams(adaptlr.prodigy))
+    np.testing.assert_allclose(run_alone(tx, params, grads)["head"]["w"], head["w"], rtol=1e-6)
+
+
+def test_lr_scale_uses_the_registered_learning_rate_argument_or_scales_the_update():
+    params, grads = head_and_body()
+    # SPS's learning rate is max_lr (default 1.0): the head gets max_lr = 0.25.
+    tx = adaptlr.param_groups([adaptlr.group("head/*", lr_scale=0.25, name="head")], adaptlr.sps)
+    state = tx.init(params)
+    loss = jnp.asarray(5.0)
+    updates, _ = tx.update(grads, state, params, value=loss)
+    reference = adaptlr.sps(max_lr=0.25)
+    expected, _ = reference.update(grads["head"], reference.init(params["head"]), params["head"],
+                                   value=loss)
+    np.testing.assert_allclose(updates["head"]["w"], expected["w"], rtol=1e-6)
+    # COCOB has no learning rate: lr_scale scales its update.
+    tx = adaptlr.param_groups([adaptlr.group("head/*", lr_scale=0.5, name="head")], adaptlr.cocob)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    reference = adaptlr.cocob()
+    expected, _ = reference.update(grads["head"], reference.init(params["head"]), params["head"])
+    np.testing.assert_allclose(updates["head"]["w"], 0.5 * expected["w"], rtol=1e-6)
 
 
 def test_layerwise_validation():
@@ -355,3 +412,22 @@ def test_docstring_examples_run():
 
     failures, tried = doctest.testmod(G, optionflags=doctest.ELLIPSIS)
     assert tried >= 5 and failures == 0
+
+
+def test_groups_page_examples_run_and_print_what_the_page_shows():
+    import contextlib
+    import io
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "groups.md"
+    text = page.read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 4
+    shown = re.search(r"prints\n\n```\n(.*?)```", text, flags=re.S)
+    assert shown is not None
+    for i, block in enumerate(blocks):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, f"{page}#{i}", "exec"), {})
+        if i == 0:  # the describe_groups table under the first example
+            assert out.getvalue() == shown.group(1)

@@ -61,7 +61,8 @@ def test_chain_ending_in_scale_by_learning_rate():
     tx = optax.chain(optax.scale_by_adam(), adaptlr.scale_by_learning_rate(0.01))
     assert float(effective_lr(tx.init(PARAMS))) == 0.0  # before the first update
     np.testing.assert_allclose(effective_lr(step(tx)), 0.01)
-    assert list(effective_lrs(step(tx))) == ["1"]
+    assert list(effective_lrs(step(tx))) == ["all"]
+    assert list(effective_lrs(step(tx), by="location")) == ["1"]
 
 
 def test_schedule_is_read_at_the_step_it_was_applied():
@@ -74,7 +75,8 @@ def test_schedule_is_read_at_the_step_it_was_applied():
 def test_inject_hyperparams_learning_rate_and_schedule():
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=3e-4)
     np.testing.assert_allclose(effective_lr(tx.init(PARAMS)), 3e-4)
-    assert list(effective_lrs(tx.init(PARAMS))) == ["hyperparams/learning_rate"]
+    assert list(effective_lrs(tx.init(PARAMS))) == ["all"]
+    assert list(effective_lrs(tx.init(PARAMS), by="location")) == ["hyperparams/learning_rate"]
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=optax.linear_schedule(1.0, 0.0, 10))
     # Optax stores the value it applied: after 2 updates, schedule(1) = 0.9.
     np.testing.assert_allclose(effective_lr(step(tx, n=2)), 0.9, rtol=1e-6)
@@ -85,9 +87,10 @@ def test_inner_record_wins_over_injected_learning_rate():
         return optax.chain(optax.scale_by_adam(), adaptlr.scale_by_learning_rate(learning_rate))
 
     tx = optax.inject_hyperparams(build)(learning_rate=0.5)
-    records = effective_lrs(step(tx))
+    records = effective_lrs(step(tx), by="location")
     assert list(records) == ["inner_state/1"]
     np.testing.assert_allclose(records["inner_state/1"], 0.5)
+    np.testing.assert_allclose(effective_lr(step(tx)), 0.5)
 
 
 def test_masked_and_multi_transform():
@@ -101,16 +104,67 @@ def test_masked_and_multi_transform():
         },
         {"a": "fast", "b": "slow"},
     )
-    records = effective_lr(step(tx))
-    assert isinstance(records, dict)
-    assert set(records) == {
+    state = step(tx)
+    records = effective_lrs(state)
+    assert set(records) == {"fast", "slow"}  # the group names
+    np.testing.assert_allclose(records["fast"], 1.0)
+    np.testing.assert_allclose(records["slow"], 1e-3)
+    assert set(effective_lrs(state, by="location")) == {
         "inner_states/fast/inner_state/hyperparams/learning_rate",
         "inner_states/slow/inner_state/1",
     }
-    np.testing.assert_allclose(
-        records["inner_states/fast/inner_state/hyperparams/learning_rate"], 1.0
+    # Plain SGD keeps nothing shaped like its parameters: how many the "fast" group holds,
+    # the weight of the summary, is unknown.
+    with pytest.raises(ValueError, match="effective_lrs"):
+        effective_lr(state)
+    # Nor can it say which parameters "fast" covers.
+    with pytest.raises(ValueError, match="by='group'"):
+        effective_lrs(state, by="path")
+
+
+def test_several_groups_are_summarised_by_parameter_count():
+    # "a" (6 entries) at 1.0 with momentum SGD, "b" (4 entries) at 1e-3 with Adam: the mean
+    # step size over the 10 parameter entries is (6 * 1.0 + 4 * 1e-3) / 10.
+    tx = optax.multi_transform(
+        {
+            "fast": optax.inject_hyperparams(optax.sgd)(learning_rate=1.0, momentum=0.9),
+            "slow": optax.chain(optax.scale_by_adam(), adaptlr.scale_by_learning_rate(1e-3)),
+        },
+        {"a": "fast", "b": "slow"},
     )
-    np.testing.assert_allclose(records["inner_states/slow/inner_state/1"], 1e-3)
+    state = step(tx)
+    np.testing.assert_allclose(effective_lr(state), (6 * 1.0 + 4 * 1e-3) / 10, rtol=1e-6)
+    by_path = effective_lrs(state, by="path")
+    assert set(by_path) == {"a", "b"}
+    np.testing.assert_allclose([by_path["a"], by_path["b"]], [1.0, 1e-3], rtol=1e-6)
+
+
+def test_param_groups_keys_are_group_names_and_parameter_paths():
+    params = {"encoder": {"kernel": jnp.ones((3, 3)), "bias": jnp.zeros(3)},
+              "head": {"kernel": jnp.ones((3, 2)), "bias": jnp.zeros(2)}}
+    tx = adaptlr.param_groups([adaptlr.group("head/*", lr_scale=10.0, name="head")],
+                              optax.inject_hyperparams(optax.adamw), learning_rate=1e-3)
+    state = tx.init(params)
+    by_group = effective_lrs(state)
+    assert set(by_group) == {"default", "head"}
+    np.testing.assert_allclose([by_group["default"], by_group["head"]], [1e-3, 1e-2], rtol=1e-6)
+    by_path = effective_lrs(state, by="path")
+    assert set(by_path) == {"encoder/kernel", "encoder/bias", "head/kernel", "head/bias"}
+    np.testing.assert_allclose(by_path["head/bias"], 1e-2, rtol=1e-6)
+    np.testing.assert_allclose(by_path["encoder/bias"], 1e-3, rtol=1e-6)
+    # 12 entries at 1e-3, 8 at 1e-2.
+    np.testing.assert_allclose(effective_lr(state), (12 * 1e-3 + 8 * 1e-2) / 20, rtol=1e-6)
+
+
+def test_records_in_one_chain_multiply():
+    tx = optax.chain(adaptlr.scale_by_learning_rate(0.2), adaptlr.scale_by_learning_rate(0.5))
+    np.testing.assert_allclose(effective_lr(step(tx)), 0.1, rtol=1e-6)
+    assert len(effective_lrs(step(tx), by="location")) == 2
+
+
+def test_rejects_an_unknown_by():
+    with pytest.raises(ValueError, match="by must be one of"):
+        effective_lrs(step(adaptlr.scale_by_learning_rate(0.1)), by="leaf")
 
 
 def test_multi_steps_wrapper():
@@ -126,15 +180,76 @@ def test_plain_optax_optimizer_has_no_record():
     assert effective_lr_scalars(optax.adam(1e-3).init(PARAMS)) == {}
 
 
+class MomentState(NamedTuple):
+    mu: dict  # like params
+    effective_lr: dict  # like params: one mean step size per leaf
+
+
+def per_leaf_method_with_moments(leaf_means):
+    """Records one step size per leaf next to a parameter-shaped field, as adaptlr's do."""
+
+    def init_fn(params):
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return MomentState(zeros, jax.tree.map(lambda p: jnp.zeros(()), params))
+
+    def update_fn(updates, state, params=None):
+        del params
+        return updates, MomentState(state.mu, leaf_means)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 def test_per_parameter_records_are_summarised():
     values = {"a": jnp.full((2, 3), 2.0), "b": jnp.arange(4.0)}
     state = step(per_parameter_method(values))
-    per_leaf = effective_lr(state)
+    per_leaf = effective_lrs(state, by="path")
     np.testing.assert_allclose(per_leaf["a"], 2.0)
     np.testing.assert_allclose(per_leaf["b"], 1.5)
-    # The scalar summary is the mean over all 10 entries, not the mean of the leaf means.
-    scalars = effective_lr_scalars(state)
-    np.testing.assert_allclose(scalars[""], (6 * 2.0 + 0 + 1 + 2 + 3) / 10, rtol=1e-6)
+    # One number: the mean over all 10 parameter entries, not the mean of the leaf means.
+    # Nothing in this state is shaped like the parameters, so their sizes come from params.
+    with pytest.raises(ValueError, match="params="):
+        effective_lr(state)
+    summary = effective_lr(state, PARAMS)
+    assert summary.shape == () and summary.dtype == jnp.float32
+    np.testing.assert_allclose(summary, (6 * 2.0 + 0 + 1 + 2 + 3) / 10, rtol=1e-6)
+    np.testing.assert_allclose(effective_lr_scalars(state, PARAMS)["all"], summary)
+
+
+def test_per_leaf_records_are_weighted_by_the_sizes_found_in_the_state():
+    # Leaf means 2 (6 entries) and 0.5 (4 entries): weighted (12 + 2) / 10 = 1.4, where the
+    # unweighted mean over leaves would be 1.25. The sizes come from the state's "mu".
+    state = step(per_leaf_method_with_moments({"a": jnp.asarray(2.0), "b": jnp.asarray(0.5)}))
+    np.testing.assert_allclose(effective_lr(state), 1.4, rtol=1e-6)
+    np.testing.assert_allclose(effective_lrs(state)["all"], 1.4, rtol=1e-6)
+    assert effective_lrs(state, by="path") == {"a": 2.0, "b": 0.5}
+
+
+def check_one_float32_scalar(name):
+    spec = adaptlr.registry.get(name)
+    tx = spec.build()
+    state = tx.init(PARAMS)
+    extra = {"value": jnp.asarray(1.0)} if spec.needs_value else {}
+    _, state = tx.update(grads_like(PARAMS, 0.1), state, PARAMS, **extra)
+    value = effective_lr(state)
+    assert isinstance(value, jax.Array), name
+    assert value.shape == () and value.dtype == jnp.float32, name
+    by_path = effective_lrs(state, by="path", params=PARAMS)
+    assert set(by_path) == {"a", "b"}, name
+    # The summary is the size-weighted mean of the per-parameter values.
+    np.testing.assert_allclose(value, (6 * by_path["a"] + 4 * by_path["b"]) / 10,
+                               rtol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["adabound", "cocob", "ldog", "idbd", "prodigy", "sps"])
+def test_registered_methods_report_one_float32_scalar(name):
+    # Per-parameter records (property, field, per-leaf global), global ones, a loss-driven one.
+    check_one_float32_scalar(name)
+
+
+@pytest.mark.slow
+def test_every_registered_method_reports_one_float32_scalar():
+    for name in adaptlr.registry.names():
+        check_one_float32_scalar(name)
 
 
 def test_effective_lr_under_jit_and_vmap():
@@ -281,8 +396,8 @@ def test_log_stats_several_records_and_no_preconditioner():
     )
     updates, state = tx.update(grads_like(PARAMS), tx.init(PARAMS), PARAMS)
     logs = as_floats(log_stats(updates, PARAMS, state, per_leaf=False))
-    assert logs["effective_lr/inner_states/x/inner_state/hyperparams/learning_rate"] == 1.0
-    assert logs["effective_lr/inner_states/y/inner_state/hyperparams/learning_rate"] == 2.0
+    assert logs["effective_lr/x"] == 1.0 and logs["effective_lr/y"] == 2.0
+    assert "effective_lr" not in logs  # plain SGD groups: their sizes are unknown
     assert not any(k.startswith("precond_lr") or k.startswith("update_ratio/") for k in logs)
 
 
@@ -292,7 +407,7 @@ def test_tools_page_examples_run():
 
     page = Path(__file__).resolve().parents[1] / "docs" / "tools.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     for block in blocks:
         exec(compile(block, str(page), "exec"), {})
 

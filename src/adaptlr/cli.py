@@ -511,7 +511,7 @@ def _cmd_lr_find(args: argparse.Namespace) -> int:
         result = finder.lr_range_test(
             task.loss_fn,
             task.init_fn(init_key),
-            lambda step: task.batch_fn(step, data_key),
+            task.batch_fn,
             # inject_hyperparams evaluates the ramp at every update and rebuilds the method
             # with that number, so methods that take no schedule work too.
             lambda schedule: optax.inject_hyperparams(lambda lr: spec.build(**{lr_arg: lr}))(
@@ -522,6 +522,7 @@ def _cmd_lr_find(args: argparse.Namespace) -> int:
             args.steps,
             divergence_factor=args.divergence_factor,
             needs_value=spec.needs_value,
+            key=data_key,
         )
     except ValueError as err:
         raise UsageError(str(err)) from None

@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -40,6 +41,7 @@ import numpy as np
 import optax
 
 from adaptlr._base import PyTree
+from adaptlr.sweep import step_key
 
 __all__ = [
     "SUGGESTION_RULES",
@@ -87,6 +89,31 @@ def _check_positive_finite(name: str, value: Any) -> float:
     return value
 
 
+def _data_key(key: Any) -> jax.Array:
+    if key is None:
+        return jax.random.key(0)
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.key(int(key))
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
+        return jax.random.wrap_key_data(key)  # a legacy jax.random.PRNGKey
+    raise ValueError(f"key must be a jax.random.key, an integer seed or None, got {key!r}")
+
+
+def _takes_key(batch_fn: Callable[..., Any]) -> bool:
+    """Whether ``batch_fn`` can be called as ``batch_fn(step, key)`` (``True`` if unknown)."""
+    try:
+        signature = inspect.signature(batch_fn)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(0, 0)
+    except TypeError:
+        return False
+    return True
+
+
 def lr_range_test(
     loss_fn: Callable[..., Any],
     params: PyTree,
@@ -99,6 +126,7 @@ def lr_range_test(
     smoothing: float = 0.98,
     divergence_factor: float = 4.0,
     needs_value: bool = False,
+    key: jax.Array | int | None = None,
 ) -> LRRangeTestResult:
     r"""Run the learning-rate range test and return the loss curve.
 
@@ -124,7 +152,11 @@ def lr_range_test(
       params: the starting parameters (not modified).
       batches: ``None`` (``loss_fn`` gets ``None``), a pytree of arrays with a leading batch
         axis of length ``n >= 1`` (step ``i`` uses entry ``i % n``), or a traceable
-        ``step -> batch`` function.
+        ``batch_fn(step, key) -> batch`` with the signature of
+        :func:`adaptlr.sweep.train_sweep`'s: ``key`` is the step's own key,
+        ``adaptlr.sweep.step_key(key, step)`` (``fold_in``), so the same function (e.g. a
+        benchmark task's ``batch_fn``) serves both. A one-argument ``step -> batch`` function
+        is still accepted and gets no key.
       optimizer_factory: ``learning_rate -> GradientTransformation``, e.g. ``optax.adam`` or
         ``lambda lr: adaptlr.registry.get("adam").build(learning_rate=lr)``.
       min_lr: first learning rate, in (0, inf).
@@ -134,6 +166,8 @@ def lr_range_test(
       divergence_factor: stop when the smoothed loss exceeds this multiple of its minimum, in
         (1, inf]; ``inf`` stops only on a non-finite loss.
       needs_value: pass ``value=loss`` to the update (loss-value methods).
+      key: the data key whose per-step keys ``batch_fn`` gets: a ``jax.random.key``, an
+        integer seed, or ``None`` for ``jax.random.key(0)``.
 
     Returns:
       An :class:`LRRangeTestResult`; ``result.suggestions()`` applies the three rules.
@@ -155,8 +189,18 @@ def lr_range_test(
     if not factor > 1.0:
         raise ValueError(f"divergence_factor must be in (1, inf], got {divergence_factor!r}")
 
-    if batches is None or callable(batches):
-        batch_at = batches if batches is not None else (lambda step: None)
+    data_key = _data_key(key)
+    if batches is None:
+        batch_at: Callable[[jax.Array], Any] = lambda step: None  # noqa: E731
+    elif callable(batches):
+        batch_fn = batches
+        if _takes_key(batch_fn):
+
+            def batch_at(step: jax.Array) -> Any:
+                return batch_fn(step, step_key(data_key, step))
+
+        else:
+            batch_at = batch_fn
     else:
         leaves = jax.tree.leaves(batches)
         if not leaves or any(np.ndim(x) == 0 for x in leaves):
@@ -171,7 +215,7 @@ def lr_range_test(
                 f"got shapes {[np.shape(x) for x in leaves]}"
             )
 
-        def batch_at(step: jax.Array) -> Any:
+        def batch_at(step: jax.Array) -> Any:  # type: ignore[misc]
             return jax.tree.map(lambda x: jnp.asarray(x)[step % n_batches], batches)
 
     schedule = _schedule(min_lr, max_lr, steps)

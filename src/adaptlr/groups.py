@@ -7,7 +7,7 @@ indices; the trailing ``value`` of a Flax NNX ``Variable`` is dropped), e.g.
 paths to a group; the first rule that matches a parameter wins, and parameters no rule matches
 go to the default group. Each group is a separate Optax transformation, combined with
 ``optax.multi_transform`` (whose state is keyed by group name, so
-:func:`adaptlr.effective_lrs` reports one entry per group, with the group name in the key).
+:func:`adaptlr.effective_lrs` reports one step size per group, keyed by the group's name).
 
 Example:
   >>> import jax.numpy as jnp, optax, adaptlr
@@ -25,8 +25,8 @@ Example:
   encoder/kernel  (3, 3)  default   -       1         on
   head/bias       (2,)    no_decay  *bias   1         off
   head/kernel     (3, 2)  head      head/*  10        on
-  >>> sorted(adaptlr.effective_lrs(state))[0]
-  'inner_states/default/inner_state/hyperparams/learning_rate'
+  >>> {k: round(float(v), 6) for k, v in adaptlr.effective_lrs(state).items()}
+  {'default': 0.001, 'no_decay': 0.001, 'head': 0.01}
 """
 
 from __future__ import annotations
@@ -249,6 +249,57 @@ def _accepts(factory: Callable[..., Any], name: str) -> bool:
         p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
+def _unwrapped(factory: Callable[..., Any]) -> Callable[..., Any]:
+    while hasattr(factory, "__wrapped__"):
+        factory = factory.__wrapped__
+    return factory
+
+
+def _registry_spec(factory: Callable[..., Any]) -> Any:
+    """The registry entry whose factory ``factory`` is (through ``inject_hyperparams``)."""
+    from adaptlr import registry  # tools sit above the registry; imported when needed
+
+    target = _unwrapped(factory)
+    for name in registry.names():
+        spec = registry.get(name)
+        if _unwrapped(spec.factory) is target:
+            return spec
+    return None
+
+
+_NO_DEFAULT = object()
+
+
+def _learning_rate_of(
+    factory: Callable[..., Any], hyperparams: dict[str, Any]
+) -> tuple[str | None, Any]:
+    """``(argument name, value)`` of the factory's learning rate, for ``lr_scale`` rules.
+
+    The name is the registry's ``learning_rate_arg`` for a registered method (``max_lr`` for
+    SPS), ``learning_rate`` otherwise; ``None`` when the method has none. The value is the one
+    passed in ``hyperparams``, else the default in the factory's signature (what the factory
+    uses when called without it), else the registry's default; ``_NO_DEFAULT`` when none is
+    known.
+    """
+    spec = _registry_spec(factory)
+    name = "learning_rate" if spec is None else spec.learning_rate_arg
+    if name is None:
+        if "learning_rate" in hyperparams:
+            return "learning_rate", hyperparams["learning_rate"]
+        return None, _NO_DEFAULT
+    if name in hyperparams:
+        return name, hyperparams[name]
+    try:
+        parameter = inspect.signature(factory).parameters.get(name)
+    except (TypeError, ValueError):
+        parameter = None
+    if parameter is not None and parameter.default is not inspect.Parameter.empty:
+        return name, parameter.default
+    if spec is not None and name in spec.defaults:
+        return name, spec.defaults[name]
+    return name, _NO_DEFAULT
+
+
 def _scaled(learning_rate: Any, scale: float) -> Any:
     if callable(learning_rate):
         return lambda count: scale * learning_rate(count)
@@ -270,9 +321,13 @@ def param_groups(
     * ``transform=tx``: ``tx``;
     * ``lr_scale=m`` / ``weight_decay=w``: with a factory, the factory called with
       ``learning_rate = m * learning_rate`` (a schedule is scaled pointwise) and
-      ``weight_decay = w`` (``False`` sets it to 0, ``True`` keeps it); with a ready
-      transformation only ``lr_scale`` is possible and is applied as ``optax.scale(m)`` after
-      it (which scales the update, not the step-size record that ``effective_lr`` reports).
+      ``weight_decay = w`` (``False`` sets it to 0, ``True`` keeps it). When
+      ``learning_rate`` is not among ``hyperparams`` its default is read from the factory's
+      signature (e.g. ``adaptlr.prodigy``'s 1.0) or the registry; a registered method whose
+      learning rate has another name (``max_lr`` of SPS) has that argument scaled. With a
+      ready transformation, or a factory without a learning rate (COCOB), ``lr_scale`` is
+      applied as ``optax.scale(m)`` after it (which scales the update, not the step-size
+      record that ``effective_lr`` reports).
 
     Parameters that no rule matches get the default. Rules are tried in order and the first
     match wins. A ``required`` rule that gets no parameter raises ``ValueError`` with its
@@ -282,7 +337,7 @@ def param_groups(
       rules: the :func:`group` rules, in priority order.
       default: the default transformation, or a factory of it.
       **hyperparams: the factory's arguments (only with a factory). ``lr_scale`` needs
-        ``learning_rate`` among them.
+        ``learning_rate`` among them only when the factory has no default for it.
 
     Returns:
       A ``GradientTransformation`` whose state is ``optax.multi_transform``'s, keyed by group
@@ -319,9 +374,18 @@ def param_groups(
                 "factory (e.g. param_groups(rules, optax.adamw, learning_rate=..., "
                 "weight_decay=...)), not a ready transformation"
             )
-        if not is_ready and rule.lr_scale is not None and "learning_rate" not in hyperparams:
-            raise ValueError(f"rule {rule.describe()!r}: lr_scale needs learning_rate among "
-                             "the hyperparameters of the default factory")
+    lr_name: str | None = None
+    lr_value: Any = _NO_DEFAULT
+    if not is_ready and any(r.transform is None and r.lr_scale is not None for r in rules):
+        lr_name, lr_value = _learning_rate_of(default, hyperparams)
+        if lr_name is not None and lr_value is _NO_DEFAULT:
+            raise ValueError(
+                f"lr_scale needs the default factory's {lr_name}: "
+                f"{getattr(default, '__name__', 'the factory')} has no default for it, so pass "
+                f"it, e.g. param_groups(rules, factory, {lr_name}=...)")
+        if lr_value is None or isinstance(lr_value, bool):
+            raise ValueError(f"lr_scale cannot scale {lr_name}={lr_value!r}: pass a number or "
+                             "a schedule")
     takes_weight_decay = not is_ready and _accepts(default, "weight_decay")
 
     names: list[str] = []
@@ -340,8 +404,12 @@ def param_groups(
                 return optax.chain(base, optax.scale(rule.lr_scale))
             return base
         kwargs = dict(hyperparams)
+        scale_after = None
         if rule is not None and rule.lr_scale is not None:
-            kwargs["learning_rate"] = _scaled(kwargs["learning_rate"], rule.lr_scale)
+            if lr_name is None:  # no learning rate to scale: scale the update
+                scale_after = rule.lr_scale
+            else:
+                kwargs[lr_name] = _scaled(lr_value, rule.lr_scale)
         if rule is not None and rule.weight_decay is not None:
             if rule.weight_decay is False:
                 # An optimizer without a weight_decay argument has none to switch off.
@@ -349,7 +417,10 @@ def param_groups(
                     kwargs["weight_decay"] = 0.0
             elif rule.weight_decay is not True:
                 kwargs["weight_decay"] = rule.weight_decay
-        return default(**kwargs)  # type: ignore[operator]
+        built: optax.GradientTransformation = default(**kwargs)  # type: ignore[operator]
+        if scale_after is not None:
+            return optax.chain(built, optax.scale(scale_after))
+        return built
 
     transforms = {DEFAULT_GROUP: build(None)}
     for name, rule in zip(names, rules, strict=True):
@@ -473,14 +544,16 @@ def layerwise_lr_decay(
     so the head trains at the full rate and each layer below at ``decay`` times the rate of the
     layer above. Returns one rule per layer ``0..L`` (groups ``layer_0``, ...), to pass to
     :func:`param_groups` (put rules that should take precedence, e.g. frozen parameters,
-    before them). Parameters with layer ``None`` or ``L + 1`` stay in the default group.
+    before them). Parameters with layer ``None`` or ``L + 1`` stay in the default group
+    (except those ``no_weight_decay`` matches, below).
     Layers without parameters are allowed (the rules are not ``required``), but a
     ``layer_of`` that returns an index outside ``[0, L + 1]`` raises at init.
 
     Because the first matching rule wins, a separate "no weight decay for biases" rule placed
     before these would take the biases out of their layers. Pass ``no_weight_decay`` instead:
     each layer then gets a second group ``layer_<i>_no_decay`` (same multiplier, weight decay
-    off) for the parameters it matches, as BEiT does.
+    off) for the parameters it matches, as BEiT does, and the top (the head, final norms:
+    layer ``None`` or ``L + 1``) gets ``layer_<L+1>_no_decay`` at the full rate.
 
     Args:
       decay: per-layer factor in ``(0, 1]`` (BEiT uses 0.65 to 0.9).
@@ -494,6 +567,11 @@ def layerwise_lr_decay(
       >>> rules = adaptlr.layerwise_lr_decay(0.5, num_layers=2)
       >>> [(r.name, r.lr_scale) for r in rules]
       [('layer_0', 0.125), ('layer_1', 0.25), ('layer_2', 0.5)]
+      >>> rules = adaptlr.layerwise_lr_decay(0.5, num_layers=1, no_weight_decay="*bias")
+      >>> [(r.name, r.lr_scale, r.weight_decay) for r in rules]  # doctest: +NORMALIZE_WHITESPACE
+      [('layer_0_no_decay', 0.25, False), ('layer_0', 0.25, None),
+       ('layer_1_no_decay', 0.5, False), ('layer_1', 0.5, None),
+       ('layer_2_no_decay', None, False)]
 
     References:
       Clark et al., "ELECTRA: Pre-training text encoders as discriminators rather than
@@ -528,6 +606,15 @@ def layerwise_lr_decay(
             rules.append(group(at(i, exempt_only=True), lr_scale=scale, weight_decay=False,
                                name=f"layer_{i}_no_decay", required=False))
         rules.append(group(at(i, exempt_only=False), lr_scale=scale, name=f"layer_{i}",
+                           required=False))
+    if exempt is not None:
+        # The top keeps the default's full rate, but its exempt parameters (the head's bias)
+        # must lose their weight decay like everyone else's.
+        def top_exempt(path: str) -> bool:
+            return exempt.matches(path) and checked_layer(path) in (None, top)
+
+        top_exempt.__name__ = f"layer == {top} and no decay"
+        rules.append(group(top_exempt, weight_decay=False, name=f"layer_{top}_no_decay",
                            required=False))
     return rules
 

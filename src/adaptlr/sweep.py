@@ -13,7 +13,7 @@ Public API::
         params           # final parameters, leading axis K
         losses           # (K, steps // record_every) float32 mean training loss of each block
         eval_metrics     # {name: (K, n_evals)} float32, eval_fn every eval_every steps and at end
-        effective_lr     # (K, steps // record_every) float32, or {path: (K, R)} for several records
+        effective_lr     # (K, steps // record_every) float32, or {group: (K, R)} for several groups
         diverged         # (K,) bool
         diverged_at      # (K,) int32 step at which the configuration diverged, -1 if it did not
 
@@ -24,6 +24,7 @@ Public API::
     sweep(train_one, configs, *, devices=None, chunk_size=None, vmap_size="auto")
         -> train_one's results with leading axis K
     evaluation_steps(steps, eval_every, has_eval=True) -> list[int]   # when eval_fn ran
+    step_key(data_key, step) -> key  # the key batch_fn(step, key) gets at each step
     use_host_devices(n)              # expose n CPU devices; call before JAX starts
 
 **Devices.** ``devices`` defaults to ``jax.devices()``: every device of every process. K need
@@ -93,6 +94,7 @@ from adaptlr.introspect import effective_lr_scalars
 __all__ = [
     "SweepResult",
     "evaluation_steps",
+    "step_key",
     "sweep",
     "train_sweep",
     "use_host_devices",
@@ -430,6 +432,24 @@ def _check_int(name: str, value: Any, lower: int) -> int:
     return int(value)
 
 
+def step_key(data_key: jax.Array, step: Any) -> jax.Array:
+    """The random key of training step ``step``: ``jax.random.fold_in(data_key, step)``.
+
+    The batch-function contract shared by :func:`train_sweep`,
+    :func:`adaptlr.finder.lr_range_test` and the benchmark tasks is ``batch_fn(step, key) ->
+    batch`` where ``key`` is this step's own key, so ``lambda step, key: sample(key)`` draws a
+    fresh batch at every step. Call it in a hand-written loop to reproduce a sweep's batches.
+
+    Example:
+      >>> import jax
+      >>> from adaptlr.sweep import step_key
+      >>> data_key = jax.random.key(0)
+      >>> bool(jax.random.normal(step_key(data_key, 0)) != jax.random.normal(step_key(data_key, 1)))
+      True
+    """
+    return jax.random.fold_in(data_key, step)
+
+
 class _Carry(NamedTuple):
     params: PyTree
     opt_state: PyTree
@@ -461,8 +481,10 @@ def train_sweep(
 
     Configuration ``i`` uses ``hyperparams[name][i]`` and ``seeds[i]``. From the seed come two
     keys, ``init_key, data_key = jax.random.split(jax.random.key(seed))``: the parameters are
-    ``init_fn(init_key)`` and the batch of step ``t`` is ``batch_fn(t, data_key)`` (the same key
-    at every step: fold in ``t`` or permute with it). The optimizer is
+    ``init_fn(init_key)`` and the batch of step ``t`` is ``batch_fn(t, step_key(data_key, t))``
+    where :func:`step_key` is ``jax.random.fold_in``: every step gets its own key, so
+    ``lambda step, key: sample(key)`` draws a new batch each step, and a ``batch_fn`` that
+    indexes by ``step`` may ignore the key. The optimizer is
     ``make_optimizer({name: scalar})``, built inside the trace, so the hyperparameters are
     traced scalars: pass them to ``optax.inject_hyperparams``-built optimizers, or to any
     factory that accepts arrays (not to Python-side validation of concrete numbers).
@@ -479,7 +501,9 @@ def train_sweep(
       make_optimizer: ``hyperparams -> optax.GradientTransformation``.
       hyperparams: ``{name: array of shape (K,)}`` (may be empty).
       seeds: integer array of shape (K,).
-      batch_fn: ``(step, key) -> batch``, traceable (e.g. ``lax.dynamic_slice`` into arrays).
+      batch_fn: ``(step, key) -> batch``, traceable; ``key`` is the step's own key
+        (``step_key(data_key, step)``). The same signature as the ``batches`` function of
+        :func:`adaptlr.finder.lr_range_test` and the benchmark tasks' ``batch_fn``.
       steps: number of training steps, an integer in [1, inf).
       eval_fn: ``(params, opt_state) -> {name: scalar}``; ``opt_state`` lets Schedule-Free-like
         methods evaluate their averaged iterate.
@@ -492,9 +516,10 @@ def train_sweep(
       devices, chunk_size, vmap_size: as in :func:`sweep`.
 
     Returns:
-      A :class:`SweepResult`. ``effective_lr`` is one array when the optimizer state holds one
-      step-size record, a dict keyed like :func:`adaptlr.effective_lrs` when it holds several,
-      and ``{}`` when it holds none.
+      A :class:`SweepResult`. ``effective_lr`` is one array when the optimizer has one
+      parameter group (a per-parameter method's step sizes as their parameter-count-weighted
+      mean, as :func:`adaptlr.effective_lr`), a dict keyed by group name like
+      :func:`adaptlr.effective_lrs` when it has several, and ``{}`` when it records none.
     """
     steps = _check_int("steps", steps, 1)
     record_every = _check_int("record_every", record_every, 1)
@@ -533,16 +558,20 @@ def train_sweep(
     def train_one(config: dict[str, Any]) -> tuple[Any, ...]:
         hp = config["hyperparams"]
         init_key, data_key = jax.random.split(jax.random.key(config["seed"]))
+
+        def batch_at(step: jax.Array) -> Any:
+            return batch_fn(step, step_key(data_key, step))
+
         params = init_fn(init_key)
         tx = make_optimizer(hp)
         opt_state = tx.init(params)
         has_aux = isinstance(
-            jax.eval_shape(loss_fn, params, batch_fn(jnp.zeros((), jnp.int32), data_key)), tuple
+            jax.eval_shape(loss_fn, params, batch_at(jnp.zeros((), jnp.int32))), tuple
         )
         value_and_grad = jax.value_and_grad(loss_fn, has_aux=has_aux)
 
         def one_step(carry: _Carry, _: None) -> tuple[_Carry, jax.Array]:
-            batch = batch_fn(carry.step, data_key)
+            batch = batch_at(carry.step)
             loss, grads = value_and_grad(carry.params, batch)
             if has_aux:
                 loss = loss[0]
@@ -582,7 +611,8 @@ def train_sweep(
 
         def one_block(carry: _Carry, _: None) -> tuple[_Carry, tuple[jax.Array, Any]]:
             carry, losses = jax.lax.scan(one_step, carry, None, length=record_every)
-            return carry, (jnp.mean(losses), effective_lr_scalars(carry.opt_state))
+            lrs = effective_lr_scalars(carry.opt_state, carry.params)
+            return carry, (jnp.mean(losses), lrs)
 
         def run_blocks(carry: _Carry, n: int) -> tuple[_Carry, Any]:
             return jax.lax.scan(one_block, carry, None, length=n)

@@ -60,7 +60,8 @@ def test_effective_lr_is_one_float32_mean_per_leaf(name):
     assert set(record) == {"w", "b"}
     for x in jax.tree.leaves(record):
         assert x.shape == () and x.dtype == jnp.float32 and float(x) > 0
-    assert adaptlr.effective_lr(state) == record  # nothing left to summarise
+    # effective_lrs(by="path") reads them as they are, keyed by parameter path.
+    assert adaptlr.effective_lrs(state, by="path") == dict(record)
 
 
 # Methods whose update is u = eta * mu entrywise (mu the new first moment in the state), with

@@ -45,8 +45,9 @@ def test_quadratic_gradient_descent_matches_closed_form():
 def test_noisy_quadratic_gradient_noise_has_covariance_h_over_batch():
     task = tasks.get_task("noisy_quadratic", dim=4, batch_size=8)
     x = jnp.asarray([1.0, -2.0, 0.5, 3.0])
-    grads = jax.vmap(lambda s: jax.grad(task.loss_fn)(x, task.batch_fn(s, jax.random.key(0))))(
-        jnp.arange(20000))
+    key = jax.random.key(0)
+    grads = jax.vmap(lambda s: jax.grad(task.loss_fn)(
+        x, task.batch_fn(s, jax.random.fold_in(key, s))))(jnp.arange(20000))
     h = 1.0 / np.arange(1, 5)
     np.testing.assert_allclose(grads.mean(0), h * np.asarray(x), atol=0.02)
     np.testing.assert_allclose(grads.var(0), h / 8, rtol=0.05)

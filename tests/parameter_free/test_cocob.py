@@ -236,15 +236,16 @@ def test_record_is_computed_on_read_and_zero_before_the_first_update() -> None:
     params = {"a": jnp.array([1.0, -2.0]), "b": jnp.zeros((0,)), "c": jnp.array([4.0])}
     state = tx.init(params)
     assert "effective_lr" not in state._fields
-    assert float(adaptlr.effective_lr(state)["a"]) == 0.0
+    assert float(adaptlr.effective_lrs(state, by="path")["a"]) == 0.0
     grads = {"a": jnp.array([1.0, -3.0]), "b": jnp.zeros((0,)), "c": jnp.array([0.5])}
     _, state = jax.jit(tx.update)(grads, state, params)
     # L = max(0.5, |g|) = (1, 3), G = |g|, Reward = 0: beta = 1 / max(G + L, alpha L) = 1/2, 1/6.
     # For c: L = G = 0.5, beta = 0.5 / (0.5 max(1, 1)) = 1.
     want = np.mean([1 / 2.0, 1 / 6.0])
-    np.testing.assert_allclose(adaptlr.effective_lr(state)["a"], want, rtol=1e-6)
-    assert float(adaptlr.effective_lr(state)["b"]) == 0.0
-    np.testing.assert_allclose(adaptlr.effective_lr(state)["c"], 1.0, rtol=1e-6)
-    # The logged scalar is the mean of the three per-leaf records.
+    by_path = adaptlr.effective_lrs(state, by="path")
+    np.testing.assert_allclose(by_path["a"], want, rtol=1e-6)
+    assert float(by_path["b"]) == 0.0
+    np.testing.assert_allclose(by_path["c"], 1.0, rtol=1e-6)
+    # The logged scalar weighs each leaf by its size: 2 entries of "a", none of "b", 1 of "c".
     logged = jax.jit(adaptlr.effective_lr_scalars)(state)
-    np.testing.assert_allclose(logged[""], (want + 0.0 + 1.0) / 3, rtol=1e-6)
+    np.testing.assert_allclose(logged["all"], (2 * want + 0.0 + 1.0) / 3, rtol=1e-6)

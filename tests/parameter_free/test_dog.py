@@ -223,7 +223,7 @@ def test_ldog_records_per_leaf_closed_form() -> None:
     tx = scale_by_ldog(reps_rel=1e-2, eps=0.0)
     state = tx.init(params)
     updates, state = tx.update(grads, state, params)
-    record = adaptlr.effective_lr(state)
+    record = adaptlr.effective_lrs(state, by="path")
     assert float(record["w"]) == pytest.approx(1e-2 * 3.0 / 4.0, rel=1e-6)
     assert float(record["b"]) == pytest.approx(1e-2 * 1.0 / np.sqrt(3.0), rel=1e-6)
     np.testing.assert_allclose(updates["w"], 1e-2 * 3.0 / 4.0 * 2.0, rtol=1e-6)

@@ -210,15 +210,17 @@ def test_eval_params_through_optax_wrappers(wrap: Callable[[], Any]) -> None:
 
 
 def test_wrapper_around_an_adaptlr_method() -> None:
-    # The wrapper's record and Prodigy's own both reach effective_lrs.
+    # The wrapper's record and Prodigy's own both reach effective_lrs(by="location"); the
+    # summary is Prodigy's (the wrapper's learning rate is the one Prodigy was given).
     tx = schedule_free(adaptlr.prodigy(), 1.0)
     params = {"w": jnp.array([1.0, 2.0])}
     state = tx.init(params)
     for _ in range(5):
         updates, state = tx.update({"w": params["w"] - 3.0}, state, params)
         params = optax.apply_updates(params, updates)
-    records = adaptlr.effective_lrs(state)
+    records = adaptlr.effective_lrs(state, by="location")
     assert len(records) == 2 and all(np.isfinite(float(v)) for v in records.values())
+    assert float(adaptlr.effective_lr(state)) == float(state[0].base_state[0].effective_lr)
     assert np.all(np.isfinite(np.asarray(schedule_free_eval_params(state, params)["w"])))
 
 

@@ -5,7 +5,8 @@ A :class:`Task` supplies exactly what :func:`adaptlr.sweep.train_sweep` consumes
 * ``init_fn(key) -> params``: fresh parameters (an ``nnx.State`` or an array);
 * ``loss_fn(params, batch) -> scalar``: the training loss on one batch;
 * ``batch_fn(step, key) -> batch``: a traceable batch sampler reading arrays already on the
-  device (no host round trip inside the training loop);
+  device (no host round trip inside the training loop); ``key`` is the step's own key,
+  :func:`adaptlr.sweep.step_key` (``fold_in(data_key, step)``), as everywhere in adaptlr;
 * ``eval_fn(params) -> dict[str, scalar]``: held-out metrics (the runner evaluates Schedule-Free
   methods at their evaluation parameters before calling it).
 
@@ -36,6 +37,7 @@ import optax
 from flax import nnx
 
 from adaptlr.benchmarks import data, models
+from adaptlr.sweep import step_key
 
 __all__ = [
     "Task",
@@ -102,7 +104,8 @@ def _sample_rows(n: int, batch_size: int) -> Callable[[jax.Array, jax.Array], ja
     """Row indices of one minibatch, drawn uniformly with replacement from ``n`` rows."""
 
     def indices(step: jax.Array, key: jax.Array) -> jax.Array:
-        return jax.random.randint(jax.random.fold_in(key, step), (batch_size,), 0, n)
+        del step  # the key is already the step's own
+        return jax.random.randint(key, (batch_size,), 0, n)
 
     return indices
 
@@ -230,7 +233,8 @@ def noisy_quadratic(*, dim: int = 1000, batch_size: int = 32, steps: int = 1000,
         return jnp.ones((dim,)) + 0.01 * jax.random.normal(key, (dim,))
 
     def batch_fn(step: jax.Array, key: jax.Array) -> jax.Array:
-        return noise_scale * jax.random.normal(jax.random.fold_in(key, step), (dim,))
+        del step
+        return noise_scale * jax.random.normal(key, (dim,))
 
     def loss_fn(params: jax.Array, centre: jax.Array) -> jax.Array:
         return 0.5 * jnp.sum(h * (params - centre) ** 2)
@@ -323,7 +327,8 @@ def char_transformer(*, context: int = 64, batch_size: int = 16, width: int = 64
     offsets = jnp.arange(context + 1)
 
     def batch_fn(step: jax.Array, key: jax.Array) -> jax.Array:
-        begin = jax.random.randint(jax.random.fold_in(key, step), (batch_size, 1), 0,
+        del step
+        begin = jax.random.randint(key, (batch_size, 1), 0,
                                    len(train_tokens) - context - 1)
         return train_tokens[begin + offsets.reshape(1, -1)]
 
@@ -412,7 +417,7 @@ def _train(task: Task, tx: optax.GradientTransformation, key: jax.Array, steps: 
 
     def step_fn(carry: tuple[Any, Any], step: jax.Array) -> tuple[tuple[Any, Any], jax.Array]:
         params, opt_state = carry
-        loss, grads = grad_fn(params, task.batch_fn(step, data_key))
+        loss, grads = grad_fn(params, task.batch_fn(step, step_key(data_key, step)))
         extra = {"value": loss} if needs_value else {}
         updates, opt_state = tx.update(grads, opt_state, params, **extra)
         return (optax.apply_updates(params, updates), opt_state), loss

@@ -317,7 +317,7 @@ def scale_by_ldog(
       >>> params = {"w": jnp.ones((2, 2)), "b": jnp.zeros(2)}
       >>> state = tx.init(params)
       >>> _, state = tx.update({"w": jnp.ones((2, 2)), "b": jnp.ones(2)}, state, params)
-      >>> sorted(adaptlr.effective_lr(state))
+      >>> sorted(adaptlr.effective_lrs(state, by="path"))
       ['b', 'w']
 
     References:

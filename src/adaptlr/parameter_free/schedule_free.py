@@ -142,7 +142,27 @@ def schedule_free_eval_params(opt_state: PyTree, params: PyTree) -> PyTree:
       >>> state = tx.init(params)
       >>> updates, state = tx.update(params, state, params)
       >>> x = adaptlr.schedule_free_eval_params(state, params + updates)
+
+    Flax NNX: pass ``nnx.Optimizer.opt_state`` and ``nnx.state(model, nnx.Param)`` directly;
+    the result is that ``nnx.State`` with plain arrays in place of the ``nnx.Param``
+    variables, ready for ``nnx.update(model, x)`` (see docs/nnx.md). Flax is not imported here.
     """
+    # nnx.Optimizer wraps the state's arrays in nnx.OptVariable and nnx.state(...) holds
+    # nnx.Param variables: read both as arrays. An NNX object exists only once flax.nnx is
+    # imported, so sys.modules finds the Variable class without importing flax.
+    import sys
+
+    nnx = sys.modules.get("flax.nnx")
+    variable = getattr(nnx, "Variable", None)
+    if isinstance(variable, type):
+        def is_variable(leaf: Any) -> bool:
+            return isinstance(leaf, variable)
+
+        def unwrap(tree: PyTree) -> PyTree:
+            return jax.tree.map(lambda v: v.get_value() if is_variable(v) else v, tree,
+                                is_leaf=is_variable)
+
+        opt_state, params = unwrap(opt_state), unwrap(params)
     states: list[ScheduleFreeState] = []
     _find_states(opt_state, states)
     if not states:
