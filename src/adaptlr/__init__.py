@@ -120,6 +120,22 @@ from adaptlr.parameter_free.polyak import scale_by_alig as scale_by_alig
 from adaptlr.parameter_free.polyak import scale_by_sps as scale_by_sps
 from adaptlr.parameter_free.polyak import sps as sps
 
+# --- loss_driven ---
+from adaptlr.loss_driven.plateau import PlateauController as PlateauController
+from adaptlr.loss_driven.plateau import ReduceOnPlateauState as ReduceOnPlateauState
+from adaptlr.loss_driven.plateau import plateau_controller as plateau_controller
+from adaptlr.loss_driven.plateau import reduce_on_plateau as reduce_on_plateau
+from adaptlr.loss_driven.plateau import (
+    scale_by_reduce_on_plateau as scale_by_reduce_on_plateau,
+)
+from adaptlr.loss_driven.momo import ScaleByMomoAdamState as ScaleByMomoAdamState
+from adaptlr.loss_driven.momo import ScaleByMomoState as ScaleByMomoState
+from adaptlr.loss_driven.momo import momo as momo
+from adaptlr.loss_driven.momo import momo_adam as momo_adam
+from adaptlr.loss_driven.momo import scale_by_momo as scale_by_momo
+from adaptlr.loss_driven.momo import scale_by_momo_adam as scale_by_momo_adam
+# (end loss_driven)
+
 # --- adaptive ---
 from adaptlr.adaptive.adam_mini import AdamMiniState as AdamMiniState
 from adaptlr.adaptive.adam_mini import Block as Block

@@ -89,8 +89,27 @@ def _walk(
                 continue
             _walk(getattr(node, name), (*path, name), out, summarize)
     elif isinstance(node, (tuple, list)):
+        # A state that multiplies its chain's updates by a scale (reduce-on-plateau) folds
+        # the scale into the step-size records of its siblings; alone, it reports the scale.
+        scales = [c.scale for c in node
+                  if _is_namedtuple(c) and getattr(c, "multiplies_chain_records", False)]
+        if not scales:
+            for i, child in enumerate(node):
+                _walk(child, (*path, str(i)), out, summarize)
+            return
+        others: dict[str, Any] = {}
+        own: dict[str, Any] = {}
         for i, child in enumerate(node):
-            _walk(child, (*path, str(i)), out, summarize)
+            scaling = _is_namedtuple(child) and getattr(child, "multiplies_chain_records", False)
+            _walk(child, (*path, str(i)), own if scaling else others, summarize)
+        if not others:
+            out.update(own)
+            return
+        factor = jnp.ones((), jnp.float32)
+        for scale in scales:
+            factor = factor * jnp.asarray(scale, jnp.float32)
+        for key, record in others.items():
+            out[key] = jax.tree.map(lambda r: r * factor, record)
     elif isinstance(node, dict):
         for key, child in node.items():
             _walk(child, (*path, str(key)), out, summarize)

@@ -47,6 +47,7 @@ FAMILIES = (
     "baseline",  # Optax's own optimizers, the reference points of every comparison
     "parameter_free",  # learning-rate-free global step sizes: D-Adaptation, Prodigy, DoG, ...
     "polyak",  # step sizes from the loss value: SPS, ALI-G
+    "loss_driven",  # other step sizes read from the loss value: reduce-on-plateau, MoMo
     "hypergradient",  # step sizes learned by gradient descent on the learning rate
     "adaptive",  # per-parameter adaptive methods Optax lacks: AdaBound, CAME, Adam-mini, ...
     "per_parameter_lr",  # classic per-parameter learning-rate learners: IDBD, Autostep, ...
@@ -554,6 +555,46 @@ _POLYAK_HYPERGRADIENT_PER_PARAMETER = [
 ]
 
 for _spec in _POLYAK_HYPERGRADIENT_PER_PARAMETER:
+    register(_spec)
+
+# --------------------------------------------------------------------------------------------
+# loss_driven: reduce-on-plateau, MoMo (the Polyak steps SPS and ALI-G are family "polyak")
+# --------------------------------------------------------------------------------------------
+
+from adaptlr.loss_driven import momo as _momo  # noqa: E402
+from adaptlr.loss_driven import plateau as _plateau  # noqa: E402
+
+_SCHAIPP = Paper("Schaipp, Ohana, Eickenberg, Defazio and Gower", 2024,
+                 "MoMo: Momentum models for adaptive learning rates", "ICML", "schaipp2024momo")
+
+_LOSS_DRIVEN = [
+    MethodSpec(
+        "reduce_on_plateau", _plateau.reduce_on_plateau, "loss_driven",
+        Paper("Paszke et al.", 2019,
+              "PyTorch: An imperative style, high-performance deep learning library",
+              "NeurIPS", "paszke2019pytorch"),
+        {"learning_rate": 1e-3}, 0.0, needs_value=True,
+        ranges={k: _plateau.RANGES[k] for k in (
+            "learning_rate", "factor", "patience", "threshold", "cooldown", "min_lr", "eps",
+            "accumulation_size")},
+        description="SGD with the learning rate cut by a factor when the loss plateaus",
+        reference_impl="torch.optim.lr_scheduler.ReduceLROnPlateau (PyTorch 2.13.0)",
+    ),
+    MethodSpec(
+        "momo", _momo.momo, "loss_driven", _SCHAIPP, {"learning_rate": 1.0}, 4.0,
+        needs_value=True, ranges=_momo.MOMO_RANGES,
+        description="MoMo: SGD with momentum and a truncated-model (Polyak-like) step size",
+        reference_impl="momo-opt 0.1.0 (Momo, authors)",
+    ),
+    MethodSpec(
+        "momo_adam", _momo.momo_adam, "loss_driven", _SCHAIPP, {"learning_rate": 1e-2}, 8.0,
+        needs_value=True, ranges=_momo.MOMO_ADAM_RANGES,
+        description="MoMo-Adam: Adam's direction with MoMo's model-based step size",
+        reference_impl="momo-opt 0.1.0 (MomoAdam, authors)",
+    ),
+]
+
+for _spec in _LOSS_DRIVEN:
     register(_spec)
 
 # --------------------------------------------------------------------------------------------

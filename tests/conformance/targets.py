@@ -141,6 +141,23 @@ TARGETS: dict[str, Target] = {
     # tiny in the valley (measured 0.167, close to Adam's 0.17).
     "autostep": Target(1000, 1e-10, 0.25,
         "rates grow to the sum(alpha g^2) <= 1 bound; measured 2.8e-13/0.167"),
+    # --- loss_driven ---
+    # reduce_on_plateau: SGD at lr 1e-3 fed the full-batch loss; gradient descent lowers
+    # the loss by more than the relative threshold 1e-4 at every one of the 1000 steps on
+    # both problems, so the scale is never cut and the run is GD at 1e-3: closed form 0.393
+    # on the quadratic (measured 0.3931), Rosenbrock as sgd (measured 0.0187).
+    "reduce_on_plateau": Target(1000, 0.40, 0.05,
+        "never cuts: GD at 1e-3 (closed form 0.393); Rosenbrock 0.0187"),
+    # MoMo at lr 1 with f* = 0 (the true minimum of both problems): the truncated model's
+    # step is a Polyak step on averaged quantities, capped at 1 = 1/lam_max on the quadratic;
+    # both problems are solved to float32 rounding (measured 1.2e-12 and 1.3e-12).
+    "momo": Target(1000, 1e-11, 1e-11, "Polyak-type steps with exact f* = 0; measured "
+                   "1.2e-12/1.3e-12"),
+    # MoMo-Adam at lr 1e-2: Adam's direction, steps capped at lr / (1 - b1^k); the quadratic
+    # reaches float32 rounding (measured 2.3e-13), Rosenbrock's valley slowly (0.052, Adam's
+    # direction as in the adam target's 0.17 with a larger step).
+    "momo_adam": Target(1000, 1e-11, 0.15, "measured 2.3e-13 quadratic, 0.052 Rosenbrock"),
+    # (end loss_driven)
     # --- adaptive ---
     # Numbers measured with the registered defaults over 1000 float32 steps (quadratic,
     # Rosenbrock); bounds leave ~2x room over the measurement, and each "why" says why the
