@@ -224,3 +224,21 @@ def test_bad_input_raises() -> None:
         tx.update(jnp.ones(2), tx.init(jnp.zeros(2)), None)
     with pytest.raises(ValueError, match="scalar"):
         tx.update(jnp.ones(2), tx.init(jnp.zeros(2)), None, value=jnp.ones(2))
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_zero_and_sign_changing_metrics(mode: str) -> None:
+    # A metric crossing zero: with best = 0 a relative threshold leaves no margin (any strict
+    # improvement counts, as in PyTorch: best * (1 - threshold) = 0); past zero the margin
+    # is taken from |best|.
+    metrics = np.array([0.5, 0.0, 0.0, -1e-6, -0.5, -0.5 - 1e-6, -0.6, -0.6, -0.6, -0.6])
+    metrics = metrics if mode == "min" else -metrics
+    ctrl = adaptlr.plateau_controller(0.5, 1, 1e-2, mode=mode)
+    with jax.enable_x64(True):
+        state, scales = ctrl.init(jnp.float64), []
+        for m in metrics:
+            state = ctrl.step(state, m)
+            scales.append(float(state.scale))
+    expected = _numpy_rule(metrics, 0.5, 1, 1e-2, "rel", mode, 0, 0.0, 1e-8)
+    np.testing.assert_array_equal(scales, expected)
+    assert scales[-1] < 1.0 and np.all(np.isfinite(scales))
