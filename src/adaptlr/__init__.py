@@ -119,6 +119,39 @@ from adaptlr.parameter_free.polyak import alig as alig
 from adaptlr.parameter_free.polyak import scale_by_alig as scale_by_alig
 from adaptlr.parameter_free.polyak import scale_by_sps as scale_by_sps
 from adaptlr.parameter_free.polyak import sps as sps
+from adaptlr.parameter_free.polyak_variants import ScaleByAdaSpsState as ScaleByAdaSpsState
+from adaptlr.parameter_free.polyak_variants import ScaleByDecSpsState as ScaleByDecSpsState
+from adaptlr.parameter_free.polyak_variants import (
+    ScaleByImaSpsSafeState as ScaleByImaSpsSafeState,
+)
+from adaptlr.parameter_free.polyak_variants import adasps as adasps
+from adaptlr.parameter_free.polyak_variants import decsps as decsps
+from adaptlr.parameter_free.polyak_variants import ScaleBySpsSafeState as ScaleBySpsSafeState
+from adaptlr.parameter_free.polyak_variants import ima_sps_safe as ima_sps_safe
+from adaptlr.parameter_free.polyak_variants import scale_by_adasps as scale_by_adasps
+from adaptlr.parameter_free.polyak_variants import scale_by_decsps as scale_by_decsps
+from adaptlr.parameter_free.polyak_variants import scale_by_ima_sps_safe as scale_by_ima_sps_safe
+from adaptlr.parameter_free.polyak_variants import scale_by_sps_safe as scale_by_sps_safe
+from adaptlr.parameter_free.polyak_variants import sps_safe as sps_safe
+
+# --- loss_driven ---
+from adaptlr.loss_driven.plateau import PlateauController as PlateauController
+from adaptlr.loss_driven.plateau import ReduceOnPlateauState as ReduceOnPlateauState
+from adaptlr.loss_driven.plateau import plateau_controller as plateau_controller
+from adaptlr.loss_driven.plateau import reduce_on_plateau as reduce_on_plateau
+from adaptlr.loss_driven.plateau import (
+    scale_by_reduce_on_plateau as scale_by_reduce_on_plateau,
+)
+from adaptlr.loss_driven.momo import ScaleByMomoAdamState as ScaleByMomoAdamState
+from adaptlr.loss_driven.momo import ScaleByMomoState as ScaleByMomoState
+from adaptlr.loss_driven.momo import momo as momo
+from adaptlr.loss_driven.momo import momo_adam as momo_adam
+from adaptlr.loss_driven.momo import scale_by_momo as scale_by_momo
+from adaptlr.loss_driven.momo import scale_by_momo_adam as scale_by_momo_adam
+from adaptlr.loss_driven.ngn import ScaleByNgnState as ScaleByNgnState
+from adaptlr.loss_driven.ngn import ngn as ngn
+from adaptlr.loss_driven.ngn import scale_by_ngn as scale_by_ngn
+# (end loss_driven)
 
 # --- adaptive ---
 from adaptlr.adaptive.adam_mini import AdamMiniState as AdamMiniState

@@ -46,7 +46,8 @@ __all__ = [
 FAMILIES = (
     "baseline",  # Optax's own optimizers, the reference points of every comparison
     "parameter_free",  # learning-rate-free global step sizes: D-Adaptation, Prodigy, DoG, ...
-    "polyak",  # step sizes from the loss value: SPS, ALI-G
+    "polyak",  # step sizes from the loss value: SPS, ALI-G, SPS_safe
+    "loss_driven",  # other step sizes read from the loss value: reduce-on-plateau, MoMo, NGN
     "hypergradient",  # step sizes learned by gradient descent on the learning rate
     "adaptive",  # per-parameter adaptive methods Optax lacks: AdaBound, CAME, Adam-mini, ...
     "per_parameter_lr",  # classic per-parameter learning-rate learners: IDBD, Autostep, ...
@@ -554,6 +555,98 @@ _POLYAK_HYPERGRADIENT_PER_PARAMETER = [
 ]
 
 for _spec in _POLYAK_HYPERGRADIENT_PER_PARAMETER:
+    register(_spec)
+
+# --------------------------------------------------------------------------------------------
+# loss_driven: reduce-on-plateau, MoMo (the Polyak steps SPS and ALI-G are family "polyak")
+# --------------------------------------------------------------------------------------------
+
+from adaptlr.loss_driven import momo as _momo  # noqa: E402
+from adaptlr.loss_driven import ngn as _ngn  # noqa: E402
+from adaptlr.loss_driven import plateau as _plateau  # noqa: E402
+from adaptlr.parameter_free import polyak_variants as _polyak_variants  # noqa: E402
+
+_SCHAIPP = Paper("Schaipp, Ohana, Eickenberg, Defazio and Gower", 2024,
+                 "MoMo: Momentum models for adaptive learning rates", "ICML", "schaipp2024momo")
+
+_SPS_SAFE = Paper("Oikonomou et al.", 2025,
+                  "Safeguarded stochastic Polyak step sizes for non-smooth optimization",
+                  "arXiv (package sps-safe 1.0.0)", "oikonomou2025safeguarded")
+_LOSS_DRIVEN = [
+    # family "polyak" (its home is adaptlr/parameter_free/): safeguarded Polyak steps
+    MethodSpec(
+        "sps_safe", _polyak_variants.sps_safe, "polyak", _SPS_SAFE,
+        {"f_star": 0.0, "safeguard": 1.0}, 0.0, needs_value=True,
+        ranges=_polyak_variants.SPS_SAFE_RANGES, learning_rate_arg=None,
+        description="SPS_safe: Polyak step with the squared gradient norm floored at M",
+        reference_impl="sps-safe 1.0.0 (SPS_safe)",
+    ),
+    MethodSpec(
+        "ima_sps_safe", _polyak_variants.ima_sps_safe, "polyak", _SPS_SAFE,
+        {"f_star": 0.0, "averaging": 1.0, "safeguard": 1.0}, 4.0, needs_value=True,
+        ranges=_polyak_variants.IMA_SPS_SAFE_RANGES, learning_rate_arg=None,
+        description="IMA-SPS_safe: safeguarded Polyak step with iterate-averaging momentum",
+        reference_impl="sps-safe 1.0.0 (IMA_SPS_safe)",
+    ),
+    MethodSpec(
+        "decsps", _polyak_variants.decsps, "polyak",
+        Paper("Orvieto, Lacoste-Julien and Loizou", 2022,
+              "Dynamics of SGD with stochastic Polyak stepsizes: Truly adaptive variants and "
+              "convergence to exact solution", "NeurIPS", "orvieto2022dynamics"),
+        {"c0": 1.0, "max_lr": 1.0, "f_star": 0.0}, 0.0, needs_value=True,
+        # max_lr is gamma_{-1}: it enters only the first step (later steps are bounded
+        # through the stored gamma_{k-1}), so it is not a learning rate to inject or sweep.
+        ranges=_polyak_variants.DECSPS_RANGES, learning_rate_arg=None,
+        description="DecSPS: Polyak step made non-increasing by c_k = c0 sqrt(k + 1)",
+        reference_impl="none packaged (the paper's equation in NumPy)",
+    ),
+    MethodSpec(
+        "adasps", _polyak_variants.adasps, "polyak",
+        Paper("Jiang and Stich", 2023,
+              "Adaptive SGD with Polyak stepsize and line-search: Robust convergence and "
+              "variance reduction", "NeurIPS", "jiang2023adaptive"),
+        {"c": 1.0, "f_star": 0.0}, 0.0, needs_value=True,
+        ranges=_polyak_variants.ADASPS_RANGES, learning_rate_arg=None,
+        description="AdaSPS: Polyak step over the root of summed gaps, non-increasing",
+        reference_impl="none packaged (the paper's equation in NumPy)",
+    ),
+    # family "loss_driven"
+    MethodSpec(
+        "ngn", _ngn.ngn, "loss_driven",
+        Paper("Orvieto and Xiao", 2024,
+              "An adaptive stochastic gradient method with non-negative Gauss-Newton "
+              "stepsizes", "arXiv", "orvieto2024adaptive"),
+        {"learning_rate": 1.0}, 0.0, needs_value=True, ranges=_ngn.RANGES,
+        description="NGN: step sigma / (1 + sigma |g|^2 / (2 f)) for non-negative losses",
+        reference_impl="none packaged (the paper's step in NumPy; the authors' README snippet)",
+    ),
+    MethodSpec(
+        "reduce_on_plateau", _plateau.reduce_on_plateau, "loss_driven",
+        Paper("Paszke et al.", 2019,
+              "PyTorch: An imperative style, high-performance deep learning library",
+              "NeurIPS", "paszke2019pytorch"),
+        {"learning_rate": 1e-3}, 0.0, needs_value=True,
+        ranges={k: _plateau.RANGES[k] for k in (
+            "learning_rate", "factor", "patience", "threshold", "cooldown", "min_lr", "eps",
+            "accumulation_size")},
+        description="SGD with the learning rate cut by a factor when the loss plateaus",
+        reference_impl="torch.optim.lr_scheduler.ReduceLROnPlateau (PyTorch 2.13.0)",
+    ),
+    MethodSpec(
+        "momo", _momo.momo, "loss_driven", _SCHAIPP, {"learning_rate": 1.0}, 4.0,
+        needs_value=True, ranges=_momo.MOMO_RANGES,
+        description="MoMo: SGD with momentum and a truncated-model (Polyak-like) step size",
+        reference_impl="momo-opt 0.1.0 (Momo, authors)",
+    ),
+    MethodSpec(
+        "momo_adam", _momo.momo_adam, "loss_driven", _SCHAIPP, {"learning_rate": 1e-2}, 8.0,
+        needs_value=True, ranges=_momo.MOMO_ADAM_RANGES,
+        description="MoMo-Adam: Adam's direction with MoMo's model-based step size",
+        reference_impl="momo-opt 0.1.0 (MomoAdam, authors)",
+    ),
+]
+
+for _spec in _LOSS_DRIVEN:
     register(_spec)
 
 # --------------------------------------------------------------------------------------------

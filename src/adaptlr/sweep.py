@@ -476,6 +476,7 @@ def train_sweep(
     devices: Sequence[jax.Device] | None = None,
     chunk_size: int | None = None,
     vmap_size: int | str | None = "auto",
+    on_eval: Callable[[PyTree, dict[str, jax.Array]], PyTree] | None = None,
 ) -> SweepResult:
     """Train K configurations at once, each a full training loop in ``lax.scan``.
 
@@ -514,6 +515,9 @@ def train_sweep(
       divergence_factor: in (1, inf]; a loss above ``divergence_factor * |initial loss|``
         counts as divergence (``inf`` disables this test; non-finite values always count).
       devices, chunk_size, vmap_size: as in :func:`sweep`.
+      on_eval: ``(opt_state, metrics) -> opt_state``, applied after each periodic evaluation
+        (not the final one of a partial segment), e.g. a reduce-on-plateau controller's
+        ``step`` fed a validation metric (:func:`adaptlr.plateau_controller`).
 
     Returns:
       A :class:`SweepResult`. ``effective_lr`` is one array when the optimizer has one
@@ -627,7 +631,10 @@ def train_sweep(
 
         def one_eval_segment(carry: _Carry, _: None) -> tuple[_Carry, Any]:
             carry, records = run_blocks(carry, blocks_per_eval)
-            return carry, (records, evaluate(carry))
+            metrics = evaluate(carry)
+            if on_eval is not None:
+                carry = carry._replace(opt_state=on_eval(carry.opt_state, metrics))
+            return carry, (records, metrics)
 
         carry = _Carry(
             params=params,

@@ -20,6 +20,10 @@ as the peak of a schedule over the budget (:data:`SCHEDULES`: ``warmup_cosine``,
 ``adam@wsd``. ``<name>_warmup_cosine`` is accepted for ``<name>@warmup_cosine``: 5% linear
 warm-up from 0, then cosine decay to 0 (``optax.warmup_cosine_decay_schedule``). A suffix
 ``:name=value,...`` fixes other hyperparameters, e.g. ``adamw@warmup_cosine:weight_decay=0.2``.
+
+``<registry name>@plateau`` is the method at a constant (swept) learning rate with
+reduce-on-plateau control fed the task's headline metric at every evaluation
+(:data:`PLATEAU`; ``mode="max"`` for metrics where larger is better), e.g. ``adam@plateau``.
 """
 
 from __future__ import annotations
@@ -99,6 +103,18 @@ def _schedule(name: str, peak: Any, steps: int) -> Any:
 SCHEDULES = ("constant", "warmup_cosine", "cosine", "wsd", "linear_to_zero", "inverse_sqrt",
              "rex", "onecycle")
 
+#: ``<name>@plateau``: reduce-on-plateau on the task's metric, evaluated every ``eval_every``
+#: steps. PyTorch's and Keras' factor and threshold; patience 2 because the default tasks
+#: evaluate only ~20 times (the usual patience of 10 would rarely fire).
+PLATEAU: dict[str, Any] = {"factor": 0.1, "patience": 2, "threshold": 1e-4}
+_PLATEAU = "plateau"
+
+
+def _plateau_controller(task: Task) -> Any:
+    from adaptlr.loss_driven.plateau import plateau_controller
+
+    return plateau_controller(**PLATEAU, mode="max" if task.maximize else "min")
+
 
 def parse_overrides(label: str) -> tuple[str, dict[str, float]]:
     """Split ``"adamw@cosine:weight_decay=0.1,b2=0.95"`` into the label and fixed overrides."""
@@ -119,9 +135,9 @@ def parse_label(label: str) -> tuple[str, str | None]:
     label, _ = parse_overrides(label)
     if "@" in label:
         name, schedule = label.split("@", 1)
-        if schedule not in SCHEDULES:
+        if schedule not in SCHEDULES and schedule != _PLATEAU:
             raise ValueError(f"unknown schedule {schedule!r} in {label!r}; known: "
-                             f"{', '.join(SCHEDULES)}")
+                             f"{', '.join(SCHEDULES)}, {_PLATEAU}")
         return name, schedule
     if label.endswith(_COSINE) and label not in registry.names():
         return label[: -len(_COSINE)], "warmup_cosine"
@@ -218,22 +234,27 @@ def _check_values(method: Method) -> None:
 
 
 def _optimizer_factory(
-    method: Method, steps: int
+    method: Method, steps: int, plateau: Any = None
 ) -> Callable[[Mapping[str, Any]], optax.GradientTransformation]:
     spec = method.spec
 
-    def make(hyperparams: Mapping[str, Any]) -> optax.GradientTransformation:
+    def build(hyperparams: Mapping[str, Any]) -> optax.GradientTransformation:
         fixed = dict(method.overrides)
         if method.sweep_arg is None:
             return spec.build(**fixed)
         value = hyperparams["value"]
-        if method.schedule is not None:
+        if method.schedule is not None and method.schedule != _PLATEAU:
             if "base_lr" in inspect.signature(spec.factory).parameters:
                 # AdaBound's bounds scale by lr_t / base_lr: the peak, as PyTorch's
                 # AdaBound(lr=peak) under a scheduler.
                 fixed.setdefault("base_lr", value)
             value = _schedule(method.schedule, value, steps)
         return spec.build(**fixed, **{method.sweep_arg: value})
+
+    def make(hyperparams: Mapping[str, Any]) -> optax.GradientTransformation:
+        if plateau is None:
+            return build(hyperparams)
+        return optax.chain(build(hyperparams), plateau.transformation)
 
     return make
 
@@ -271,7 +292,11 @@ def _train(task: Task, method: Method, values: np.ndarray, seeds: np.ndarray, st
     kwargs: dict[str, Any] = dict(
         eval_fn=eval_fn, eval_every=task.eval_every, record_every=record_every,
         needs_value=method.spec.needs_value, devices=devices)
-    make = _optimizer_factory(method, steps)
+    plateau = _plateau_controller(task) if method.schedule == _PLATEAU else None
+    if plateau is not None:
+        kwargs["on_eval"] = lambda opt_state, metrics: plateau.step(opt_state,
+                                                                    metrics[task.metric])
+    make = _optimizer_factory(method, steps, plateau)
     hyperparams = {} if method.sweep_arg is None else {"value": values.astype(np.float32)}
     try:
         return train_sweep(task.loss_fn, task.init_fn, make, hyperparams, seeds,
