@@ -59,6 +59,14 @@ def methods_markdown() -> str:
                 f"{s.reference_impl or '-'} |"
             )
         lines.append("")
+    notes = [s for s in registry.all_specs() if s.defaults_note]
+    if notes:
+        lines += ["## Registered defaults that differ from the authors'", "",
+                  "The learning-rate-free and Polyak methods' defaults are checked against the "
+                  "authors' packages in tests/test_default_parity.py; other differences are "
+                  "in each method's docstring (Departures).", ""]
+        lines += [f"- `{s.name}`: {s.defaults_note}" for s in notes]
+        lines.append("")
     return "\n".join(lines)
 
 
