@@ -244,14 +244,58 @@ def _use_all_cores() -> None:
         pass
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    _use_all_cores()
+def _compile_cache(args: argparse.Namespace) -> None:
+    """JAX's persistent compilation cache, so that a rerun skips XLA compilation."""
+    import os
+
+    path = getattr(args, "compile_cache", None)
+    if not path:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
+
+
+def _protocol_methods(args: argparse.Namespace) -> list[str]:
     from adaptlr.benchmarks import compare, runner
 
-    methods = args.methods.split(",") if args.methods else runner.default_methods()
+    if args.methods:
+        return list(args.methods.split(","))
+    if getattr(args, "all_methods", False) or args.command == "run":
+        return runner.default_methods()
+    return list(compare.COMPARE_METHODS)
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    _use_all_cores()
+    _compile_cache(args)
+    from adaptlr.benchmarks import compare
+
+    formats = () if args.no_plots else tuple(args.formats.split(","))
+    seeds = list(range(compare.COMPARE_SEEDS if args.seeds is None else args.seeds))
+    _, text, figures = compare.benchmark(
+        args.tasks.split(","), _protocol_methods(args), seeds, args.out, steps=args.steps,
+        grid=args.grid or compare.COMPARE_GRID, plot=bool(formats), formats=formats,
+        progress=not args.quiet)
+    print(text)
+    for figure in figures:
+        print(f"figure: {figure}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    if getattr(args, "tasks", None):
+        return _cmd_benchmark(args)
+    _use_all_cores()
+    _compile_cache(args)
+    from adaptlr.benchmarks import compare, runner
+
+    methods = _protocol_methods(args)
     formats = () if args.no_plots else tuple(args.formats.split(","))
     kwargs = dict(steps=args.steps, factors=args.grid, scale_factors=args.scale_grid,
                   progress=not args.quiet)
+    if args.seeds is None:
+        args.seeds = 3 if args.command == "run" else compare.COMPARE_SEEDS
     seeds = list(range(args.seeds))
     path = f"{args.out}/{args.task}.jsonl"
     if args.command == "run":
@@ -259,7 +303,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         print(f"results in {path}")
         return 0
     _, text, figures = compare.compare(args.task, methods, seeds, args.out, plot=bool(formats),
-                                       formats=formats, **kwargs)
+                                       formats=formats, protocol=not args.legacy, **kwargs)
     print(text)
     print(f"\nresults: {path}")
     for figure in figures:
@@ -302,7 +346,9 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--scale-grid", type=_float_list, default=None, metavar="F1,F2,...",
                        help="multipliers of a learning-rate-free method's scale (default "
                             + ("0.1,1,10)" if main_job else "10^-1 ... 10^1 in half decades)"))
-        p.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
+        p.add_argument("--seeds", type=int, default=None,
+                       help="number of seeds (default " + ("5; the studies use 10)" if main_job
+                                                           else "3)"))
         p.add_argument("--steps", type=int, default=None,
                        help="budget (default: the task's"
                             + ("; 3000 for the default task)" if main_job else ")"))
@@ -311,7 +357,22 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--formats", default="png,pdf", help="figure formats (default png,pdf)")
         p.add_argument("--no-plots", action="store_true", help="skip the figures")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--compile-cache", default="~/.cache/adaptlr/jax-compilation",
+                       metavar="DIR", help="JAX persistent compilation cache ('' to disable; "
+                                           "default ~/.cache/adaptlr/jax-compilation)")
+        if main_job:
+            p.add_argument("--all-methods", action="store_true",
+                           help="every registered learning-rate-free method plus the "
+                                "baselines, instead of the default subset "
+                                "(adaptlr.benchmarks.compare.COMPARE_METHODS)")
+            p.add_argument("--tasks", default=None, metavar="A,B,...",
+                           help="several tasks: the benchmark mode (same as adaptlr benchmark)")
+            p.add_argument("--legacy", action="store_true",
+                           help="the comparison before the protocol: tuned baselines over "
+                                "--grid, learning-rate-free methods over --scale-grid, "
+                                "mean +- std table")
         p.set_defaults(func=_cmd_compare)
+    _add_benchmark_command(sub)
     p = sub.add_parser("plot", help="table and figures from an existing results file")
     p.add_argument("results", help="a results file written by compare/run (JSONL)")
     p.add_argument("--out", default=None, help="directory for the figures (default: none)")
@@ -321,6 +382,29 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--formats", default="png,pdf", help="figure formats (default png,pdf)")
     p.set_defaults(func=_cmd_plot)
 
+
+
+def _add_benchmark_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("benchmark", help="the protocol on several tasks: per-task track "
+                                         "tables, time-to-target, performance profiles")
+    p.add_argument("--tasks", required=True, metavar="A,B,...", help="benchmark task names")
+    p.add_argument("--methods", default=None, metavar="A,B,...",
+                   help="default: adaptlr.benchmarks.compare.COMPARE_METHODS (must include "
+                        "adamw_warmup_cosine, whose tuned runs set the targets)")
+    p.add_argument("--all-methods", action="store_true",
+                   help="the baselines and every registered learning-rate-free method")
+    p.add_argument("--grid", type=_float_list, default=None, metavar="F1,F2,...",
+                   help="multipliers of every method's learning rate or scale "
+                        "(default 0.1 ... 10 in half decades)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds (default 5)")
+    p.add_argument("--steps", type=int, default=None, help="budget (default: each task's)")
+    p.add_argument("--out", default="adaptlr-results")
+    p.add_argument("--formats", default="png,pdf")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--compile-cache", default="~/.cache/adaptlr/jax-compilation",
+                   metavar="DIR", help="JAX persistent compilation cache ('' to disable)")
+    p.set_defaults(func=_cmd_benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:
