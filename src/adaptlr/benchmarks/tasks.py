@@ -375,6 +375,12 @@ _TASKS: dict[str, Callable[..., Task]] = {
 }
 
 
+# --- the convex suite (adaptlr.benchmarks.convex): logistic / least squares on sklearn data ---
+from adaptlr.benchmarks import convex as _convex  # noqa: E402
+
+_TASKS.update(_convex.TASKS)
+
+
 def task_names() -> list[str]:
     """Names of the default tasks, cheapest first."""
     return list(_TASKS)
