@@ -173,18 +173,20 @@ def _task(dataset: str, batch_size: int | None, steps: int, eval_every: int) -> 
     def init_fn(key: jax.Array) -> jax.Array:
         return 0.01 * jax.random.normal(key, shape)
 
-    if batch_size is None:
-        def batch_fn(step: jax.Array, key: jax.Array) -> Any:
-            return jnp.zeros(())
+    def full_batch(step: jax.Array, key: jax.Array) -> Any:
+        return jnp.zeros(())
 
-        def loss_fn(w: jax.Array, batch: Any) -> jax.Array:
-            return objective(w, x, y)
-    else:
-        def batch_fn(step: jax.Array, key: jax.Array) -> Any:
-            return jax.random.randint(jax.random.fold_in(key, step), (batch_size,), 0, n)
+    def full_loss(w: jax.Array, batch: Any) -> jax.Array:
+        return objective(w, x, y)
 
-        def loss_fn(w: jax.Array, index: Any) -> jax.Array:
-            return objective(w, x[index], y[index])
+    def minibatch(step: jax.Array, key: jax.Array) -> Any:
+        return jax.random.randint(jax.random.fold_in(key, step), (batch_size or 1,), 0, n)
+
+    def minibatch_loss(w: jax.Array, index: Any) -> jax.Array:
+        return objective(w, x[index], y[index])
+
+    batch_fn, loss_fn = (full_batch, full_loss) if batch_size is None else (
+        minibatch, minibatch_loss)
 
     f_star = jnp.float32(p.f_star)
 
