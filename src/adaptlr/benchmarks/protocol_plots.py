@@ -147,5 +147,5 @@ def plot_profiles(costs: Any, methods: Sequence[str], stem: str, *, tau_max: flo
     ax.set_ylabel(f"fraction of the {costs.shape[0]} tasks within tau")
     ax.set_title(title or "performance profiles (Dolan and More 2002)", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _save(fig, stem, formats)
