@@ -300,6 +300,14 @@ def methods_markdown() -> str:
                 f"{s.reference_impl or '-'} |"
             )
         lines.append("")
+    notes = [s for s in registry.all_specs() if s.defaults_note]
+    if notes:
+        lines += ["## Registered defaults that differ from the authors'", "",
+                  "The learning-rate-free and Polyak methods' defaults are checked against the "
+                  "authors' packages in tests/test_default_parity.py; other differences are "
+                  "in each method's docstring (Departures).", ""]
+        lines += [f"- `{s.name}`: {s.defaults_note}" for s in notes]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -588,17 +596,42 @@ def _use_all_cores() -> None:
         pass
 
 
+def _compile_cache(args: argparse.Namespace) -> None:
+    """JAX's persistent compilation cache, so that a rerun skips XLA compilation."""
+    path = getattr(args, "compile_cache", None)
+    if not path:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
+
+
+def _method_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise UsageError("--methods is empty; give registry names (see `adaptlr list`) "
+                         "or leave it out for the default comparison")
+    return methods
+
+
+def _protocol_methods(args: argparse.Namespace, methods: list[str] | None) -> list[str]:
+    """The given methods, else the default subset (every method for `run`/--all-methods)."""
+    from adaptlr.benchmarks import compare, runner
+
+    if methods:
+        return methods
+    if getattr(args, "all_methods", False) or args.command == "run":
+        return runner.default_methods()
+    return list(compare.COMPARE_METHODS)
+
+
 def _compare_setup(args: argparse.Namespace) -> dict[str, Any]:
     """Check every argument of compare/run before any training; the checked values."""
     _positive(args.steps, "--steps")
     _positive(args.seeds, "--seeds")
-    if args.methods is not None:
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        if not methods:
-            raise UsageError("--methods is empty; give registry names (see `adaptlr list`) "
-                             "or leave it out for the default comparison")
-    else:
-        methods = None
+    methods = _method_list(args.methods)
     formats = () if args.no_plots else _formats(args.formats)
     _require("flax")
     from adaptlr.benchmarks import results, runner
@@ -609,7 +642,8 @@ def _compare_setup(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError as error:
             raise UsageError(str(error)) from None
     _check_task(args.task)
-    _check_labels(methods or runner.default_methods())
+    methods = _protocol_methods(args, methods)
+    _check_labels(methods)
     out = _out_dir(args.out)
     path = os.path.join(out, f"{args.task}.jsonl")
     try:
@@ -619,18 +653,60 @@ def _compare_setup(args: argparse.Namespace) -> dict[str, Any]:
     return {"methods": methods, "formats": formats, "path": path, "out": out}
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    _positive(args.steps, "--steps")
+    _positive(args.seeds, "--seeds")
+    methods = _method_list(args.methods)
+    formats = () if args.no_plots else _formats(args.formats)
+    _require("flax")
+    from adaptlr.benchmarks import runner
+
+    try:
+        runner.validate_factors("--grid", args.grid)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not tasks:
+        raise UsageError("--tasks is empty; give task names (see `adaptlr compare --help`)")
+    for task in tasks:
+        _check_task(task)
+    methods = _protocol_methods(args, methods)
+    _check_labels(methods)
+    out = _out_dir(args.out)
+    _use_all_cores()
+    _compile_cache(args)
+    from adaptlr.benchmarks import compare
+
+    seeds = list(range(compare.COMPARE_SEEDS if args.seeds is None else args.seeds))
+    try:
+        _, text, figures = compare.benchmark(
+            tasks, methods, seeds, out, steps=args.steps,
+            grid=args.grid or compare.COMPARE_GRID, plot=bool(formats), formats=formats,
+            progress=not args.quiet)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(text)
+    for figure in figures:
+        print(f"figure: {figure}")
+    return 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
+    if getattr(args, "tasks", None):
+        return _cmd_benchmark(args)
     setup = _compare_setup(args)
     _use_all_cores()
+    _compile_cache(args)
     from adaptlr.benchmarks import compare, runner
 
     methods, formats, path = setup["methods"], setup["formats"], setup["path"]
     kwargs = dict(steps=args.steps, factors=args.grid, scale_factors=args.scale_grid,
                   progress=not args.quiet)
+    if args.seeds is None:
+        args.seeds = 3 if args.command == "run" else compare.COMPARE_SEEDS
     seeds = list(range(args.seeds))
     try:
         if args.command == "run":
-            methods = methods or runner.default_methods()
             runner.run(args.task, methods, seeds, path, **kwargs)
             print(f"results in {path}")
             if formats:
@@ -642,7 +718,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                     print(f"figure: {figure}")
             return 0
         _, text, figures = compare.compare(args.task, methods, seeds, setup["out"],
-                                           plot=bool(formats), formats=formats, **kwargs)
+                                           plot=bool(formats), formats=formats,
+                                           protocol=not args.legacy, **kwargs)
     except ValueError as error:  # the runner's own checks, should one escape those above
         raise UsageError(str(error)) from None
     print(text)
@@ -697,7 +774,9 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--scale-grid", type=_float_list, default=None, metavar="F1,F2,...",
                        help="multipliers (> 0) of a learning-rate-free method's scale (default "
                             + ("0.1,1,10)" if main_job else "10^-1 ... 10^1 in half decades)"))
-        p.add_argument("--seeds", type=int, default=3, help="number of seeds, >= 1 (default 3)")
+        p.add_argument("--seeds", type=int, default=None,
+                       help="number of seeds, >= 1 (default " + (
+                           "5; the studies use 10)" if main_job else "3)"))
         p.add_argument("--steps", type=int, default=None,
                        help="budget, >= 1 (default: the task's"
                             + ("; 3000 for the default task)" if main_job else ")"))
@@ -709,7 +788,22 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--quiet", action="store_true",
                        help="no progress report (methods and runs done, elapsed, estimate) "
                             "on stderr")
+        p.add_argument("--compile-cache", default="~/.cache/adaptlr/jax-compilation",
+                       metavar="DIR", help="JAX persistent compilation cache ('' to disable; "
+                                           "default ~/.cache/adaptlr/jax-compilation)")
+        if main_job:
+            p.add_argument("--all-methods", action="store_true",
+                           help="every registered learning-rate-free method plus the "
+                                "baselines, instead of the default subset "
+                                "(adaptlr.benchmarks.compare.COMPARE_METHODS)")
+            p.add_argument("--tasks", default=None, metavar="A,B,...",
+                           help="several tasks: the benchmark mode (same as adaptlr benchmark)")
+            p.add_argument("--legacy", action="store_true",
+                           help="the comparison before the protocol: tuned baselines over "
+                                "--grid, learning-rate-free methods over --scale-grid, "
+                                "mean +- std table")
         p.set_defaults(func=_cmd_compare)
+    _add_benchmark_command(sub)
     p = sub.add_parser("plot", help="table and figures from an existing results file")
     p.add_argument("results", help="a results file written by compare/run (JSONL)")
     p.add_argument("--out", default=None, help="directory for the figures (default: none)")
@@ -718,6 +812,30 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
                    help="metric at the end of training (default) or best evaluation")
     p.add_argument("--formats", default="png,pdf", help="figure formats (default png,pdf)")
     p.set_defaults(func=_cmd_plot)
+
+
+def _add_benchmark_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("benchmark", help="the protocol on several tasks: per-task track "
+                                         "tables, time-to-target, performance profiles")
+    p.add_argument("--tasks", required=True, metavar="A,B,...", help="benchmark task names")
+    p.add_argument("--methods", default=None, metavar="A,B,...",
+                   help="default: adaptlr.benchmarks.compare.COMPARE_METHODS (must include "
+                        "adamw_warmup_cosine, whose tuned runs set the targets)")
+    p.add_argument("--all-methods", action="store_true",
+                   help="the baselines and every registered learning-rate-free method")
+    p.add_argument("--grid", type=_float_list, default=None, metavar="F1,F2,...",
+                   help="multipliers of every method's learning rate or scale "
+                        "(default 0.1 ... 10 in half decades)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds, >= 1 (default 5)")
+    p.add_argument("--steps", type=int, default=None, help="budget (default: each task's)")
+    p.add_argument("--out", default="adaptlr-results",
+                   help="output directory (default adaptlr-results)")
+    p.add_argument("--formats", default="png,pdf", help="figure formats (default png,pdf)")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress report on stderr")
+    p.add_argument("--compile-cache", default="~/.cache/adaptlr/jax-compilation",
+                   metavar="DIR", help="JAX persistent compilation cache ('' to disable)")
+    p.set_defaults(func=_cmd_benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:

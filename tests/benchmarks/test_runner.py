@@ -136,13 +136,16 @@ def test_figures_and_table_from_records(tmp_path):
 def test_cli_compare_prints_table_and_resumes(tmp_path, capsys):
     argv = ["compare", "--task", "quadratic", "--methods", "sgd,adam", "--grid", "0.3,1",
             "--seeds", "2", "--steps", "20", "--out", str(tmp_path), "--formats", "png",
-            "--quiet"]
+            "--quiet", "--compile-cache", ""]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "final loss" in out and "sgd" in out and "adam" in out
+    assert "track: defaults" in out and "2 seeds per setting: fewer than the 10" in out
     path = tmp_path / "quadratic.jsonl"
     lines = path.read_text().splitlines()
-    assert len(lines) == 8
+    # 2 methods x 2 grid values x 2 seeds, plus each one's registered lr 1e-3 (not on the
+    # grid: centres 1.0 and 0.03 on this task) x 2 seeds for the defaults track
+    assert len(lines) == 12
     assert os.path.exists(tmp_path / "quadratic_sensitivity.png")
     assert cli.main(argv) == 0
     assert path.read_text().splitlines() == lines

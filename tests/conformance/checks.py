@@ -24,7 +24,7 @@ from adaptlr._base import accumulation_dtype
 from adaptlr.registry import MethodSpec
 
 from . import problems
-from .targets import TARGETS
+from .targets import PROBLEM_OVERRIDES, TARGETS
 
 PyTree = Any
 
@@ -438,9 +438,13 @@ def check_sharded_matches_unsharded(spec: MethodSpec) -> None:
     assert_trees_close(sharded, reference, what="sharded vs unsharded")
 
 
-def relative_progress(spec: MethodSpec, init: PyTree, loss_fn: Callable, steps: int) -> float:
-    """``f(x_T) / f(x_0)`` after ``steps`` full-batch steps with the registered defaults."""
-    tx = spec.build()
+def relative_progress(spec: MethodSpec, init: PyTree, loss_fn: Callable, steps: int,
+                      problem: str | None = None) -> float:
+    """``f(x_T) / f(x_0)`` after ``steps`` full-batch steps with the registered defaults.
+
+    ``problem`` names the problem for :data:`targets.PROBLEM_OVERRIDES`.
+    """
+    tx = spec.build(**PROBLEM_OVERRIDES.get((spec.name, problem or ""), {}))
     step = make_step(spec, tx, loss_fn)
 
     @jax.jit
@@ -457,7 +461,7 @@ def relative_progress(spec: MethodSpec, init: PyTree, loss_fn: Callable, steps: 
 def check_quadratic(spec: MethodSpec) -> None:
     target = TARGETS[spec.name]
     rel = relative_progress(spec, problems.quadratic_init(), problems.quadratic_loss,
-                             target.steps)
+                             target.steps, "quadratic")
     assert rel <= target.quadratic, (
         f"quadratic: f_T/f_0 = {rel:.3g} after {target.steps} steps, target {target.quadratic}")
 
@@ -465,7 +469,7 @@ def check_quadratic(spec: MethodSpec) -> None:
 def check_rosenbrock(spec: MethodSpec) -> None:
     target = TARGETS[spec.name]
     rel = relative_progress(spec, problems.rosenbrock_init(), problems.rosenbrock_loss,
-                             target.steps)
+                             target.steps, "rosenbrock")
     assert rel <= target.rosenbrock, (
         f"rosenbrock: f_T/f_0 = {rel:.3g} after {target.steps} steps, target {target.rosenbrock}")
 

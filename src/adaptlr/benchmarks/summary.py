@@ -22,7 +22,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MethodSummary", "format_table", "summarize"]
+__all__ = [
+    "BUDGET_KS",
+    "TRACKS",
+    "MethodSummary",
+    "TrackRow",
+    "format_table",
+    "format_tracks",
+    "summarize",
+    "track_rows",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,3 +140,187 @@ def format_table(rows: Iterable[MethodSummary], metric: str, selection: str = "f
             for r in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text)
+
+
+# --------------------------------------------------------------------------------------------
+# The protocol's tracks: defaults, scale-tuned, budget curves (distributions over seeds)
+# --------------------------------------------------------------------------------------------
+
+#: The tracks every protocol table states.
+TRACKS = ("defaults", "scale-tuned", "budget")
+#: Trial counts at which the budget track reports the expected best result.
+BUDGET_KS = (1, 2, 4, 8, 16)
+
+TRACK_DESCRIPTIONS = {
+    "defaults": "every method at its registered defaults (the authors' documented defaults, "
+                "see docs/methods.md), no tuning",
+    "scale-tuned": "every method, learning-rate-free ones included, at the value of the same "
+                   "log grid of multipliers of its learning rate (or scale) with the best "
+                   "median final metric; chosen on the test metric itself, so optimistic",
+    "budget": "expected best final metric of k trials drawn at random from the method's grid "
+              "runs (every grid value x seed), closed form from the recorded runs (Dodge et "
+              "al. 2019); runs that diverged count as chance level",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackRow:
+    """One method on one track: distributions over seeds of the final and best metric."""
+
+    track: str
+    method: str
+    sweep_arg: str | None
+    value: float | None  # the setting the row reports (None: no swept argument)
+    default: float | None  # the registered default of the swept argument
+    final: Any  # stats.Distribution of the metric at the end of training
+    best: Any  # stats.Distribution of the best metric seen during training, per run
+    budget: tuple[float, ...] = ()  # budget track: E[best of k] for k in BUDGET_KS
+    runs: int = 0
+    finals: tuple[float, ...] = ()  # the final metric of every run of the row (nan: diverged)
+
+
+def _final_metric(record: Mapping[str, Any]) -> float:
+    return _metric(record, "final")
+
+
+def _best_metric(record: Mapping[str, Any]) -> float:
+    return _metric(record, "best")
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-3)
+
+
+def track_rows(records: Iterable[Mapping[str, Any]], *, chance: float | None,
+               tracks: Iterable[str] = TRACKS,
+               grids: Mapping[str, Iterable[float]] | None = None,
+               budget_ks: Iterable[int] = BUDGET_KS, seed: int = 0) -> list[TrackRow]:
+    """Rows of the protocol tables, grouped by track, methods in first-seen order.
+
+    Args:
+      records: results records of one task and budget.
+      chance: the task's chance level (:attr:`adaptlr.benchmarks.tasks.Task.chance`).
+      tracks: which of :data:`TRACKS` to build.
+      grids: per method label, the grid values of the scale-tuned and budget tracks (runs at
+        other values, e.g. a baseline's registered default outside the grid, feed only the
+        defaults track); ``None``: every recorded value.
+      budget_ks: the ``k`` of the budget track.
+      seed: seed of the bootstrap intervals.
+    """
+    from adaptlr.benchmarks import stats
+
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[record["config"]["method"]].append(record)
+    ks = tuple(int(k) for k in budget_ks)
+    out: dict[str, list[TrackRow]] = {t: [] for t in tracks}
+    for method, runs in groups.items():
+        maximize = bool(runs[0]["maximize"])
+        sweep_arg = runs[0]["config"]["sweep_arg"]
+        default = None if sweep_arg is None else float(runs[0]["config"]["defaults"][sweep_arg])
+
+        def value_of(r: Mapping[str, Any]) -> float | None:
+            v = r["config"]["value"]
+            return None if v is None else float(v)
+
+        def row(track: str, chosen: list[Mapping[str, Any]], value: float | None,
+                budget: tuple[float, ...] = (), method: str = method,
+                maximize: bool = maximize, sweep_arg: str | None = sweep_arg,
+                default: float | None = default) -> TrackRow:
+            finals = [_final_metric(r) for r in chosen]
+            bests = [_best_metric(r) for r in chosen]
+            return TrackRow(track, method, sweep_arg, value, default,
+                            stats.describe(finals, chance=chance, maximize=maximize, seed=seed),
+                            stats.describe(bests, chance=chance, maximize=maximize, seed=seed),
+                            budget, len(chosen), tuple(finals))
+
+        grid = None if grids is None or method not in grids else [float(v) for v in
+                                                                    grids[method]]
+
+        def in_grid(r: Mapping[str, Any], grid: list[float] | None = grid) -> bool:
+            v = value_of(r)
+            return grid is None or v is None or any(_same(v, g) for g in grid)
+
+        if "defaults" in out:
+            chosen = [r for r in runs if _same(value_of(r), default)]
+            if chosen:
+                out["defaults"].append(row("defaults", chosen, default))
+        pool = [r for r in runs if in_grid(r)]
+        if "scale-tuned" in out and pool:
+            by_value: dict[float | None, list[Mapping[str, Any]]] = defaultdict(list)
+            for r in pool:
+                by_value[value_of(r)].append(r)
+            worst = -math.inf if maximize else math.inf
+            fail = worst if chance is None else chance
+
+            def score(v: float | None, by_value: dict = by_value, fail: float = fail,
+                      maximize: bool = maximize) -> float:
+                x = np.array([_final_metric(r) for r in by_value[v]])
+                x = np.where(np.isfinite(x), x, fail)
+                m = float(np.median(x))
+                return m if maximize else -m
+
+            best_value = max(by_value, key=score)
+            out["scale-tuned"].append(row("scale-tuned", by_value[best_value], best_value))
+        if "budget" in out and pool:
+            finals = [_final_metric(r) for r in pool]
+            curve = stats.expected_best_of_k(finals, ks, maximize=maximize, fail_value=chance)
+            out["budget"].append(row("budget", pool, None,
+                                     tuple(float(c) for c in curve)))
+    return [r for t in out.values() for r in t]
+
+
+def _fmt(x: float, scale: float, unit: str) -> str:
+    return "nan" if not math.isfinite(x) else f"{scale * x:.4g}{unit}"
+
+
+def format_tracks(rows: Iterable[TrackRow], metric: str, *, seeds_note: str = "",
+                  budget_ks: Iterable[int] = BUDGET_KS) -> str:
+    """The protocol tables as plain text: one table per track, each titled with its rule."""
+    scale, unit = (100.0, "%") if "accuracy" in metric else (1.0, "")
+    ks = tuple(budget_ks)
+    by_track: dict[str, list[TrackRow]] = defaultdict(list)
+    for row in rows:
+        by_track[row.track].append(row)
+    sections = []
+    for track, members in by_track.items():
+        title = f"track: {track} -- {TRACK_DESCRIPTIONS.get(track, '')}"
+        if track == "budget":
+            header = ("method", "runs", *(f"E[best of {k}] final {metric}" for k in ks),
+                      "collapse rate")
+            lines = [header]
+            for r in members:
+                lines.append((r.method, str(r.runs), *(_fmt(v, scale, unit) for v in r.budget),
+                              f"{r.final.collapse_rate:.0%}"))
+        else:
+            header = ("method", "setting", "seeds", f"final {metric} median [IQR]",
+                      "mean, 95% bootstrap CI", "collapse rate",
+                      f"best-during-training {metric} median [IQR]")
+            lines = [header]
+            for r in members:
+                if r.sweep_arg is None:
+                    setting = "(no scale to tune)"
+                elif r.value is not None and r.default:
+                    setting = f"{r.sweep_arg}={r.value:.3g} ({r.value / r.default:.3g}x default)"
+                else:
+                    setting = f"{r.sweep_arg}={r.value}"
+                f, b = r.final, r.best
+                lines.append((
+                    r.method, setting, str(f.n),
+                    f"{_fmt(f.median, scale, unit)} [{_fmt(f.q25, scale, unit)}, "
+                    f"{_fmt(f.q75, scale, unit)}]",
+                    f"{_fmt(f.mean, scale, unit)} [{_fmt(f.ci_low, scale, unit)}, "
+                    f"{_fmt(f.ci_high, scale, unit)}]",
+                    f"{f.collapse_rate:.0%} ({round(f.collapse_rate * f.n)}/{f.n})",
+                    f"{_fmt(b.median, scale, unit)} [{_fmt(b.q25, scale, unit)}, "
+                    f"{_fmt(b.q75, scale, unit)}]",
+                ))
+        widths = [max(len(str(x[i])) for x in lines) for i in range(len(header))]
+        text = ["  ".join(str(c).ljust(w) for c, w in zip(x, widths, strict=True)).rstrip()
+                for x in lines]
+        text.insert(1, "  ".join("-" * w for w in widths))
+        sections.append(title + "\n" + "\n".join(text))
+    out = "\n\n".join(sections)
+    return f"{seeds_note}\n\n{out}" if seeds_note else out
