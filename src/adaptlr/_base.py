@@ -56,6 +56,7 @@ __all__ = [
     "check",
     "check_all",
     "check_choice",
+    "computed_once",
     "is_checkable",
     "leaf_mean",
     "leaf_means_on_read",
@@ -271,6 +272,29 @@ def written_after(tree: PyTree, *deps: Any) -> PyTree:
     return jax.tree.map(lambda x: jnp.where(ok, x, jnp.zeros_like(x)), tree)
 
 
+def computed_once(x: jax.Array) -> jax.Array:
+    """``x``, value for value (NaN, inf and -0 included), as the result of a division.
+
+    For a scalar made of many cheap operations (the sum of one term per leaf) that every leaf's
+    pass reads. XLA's fusion copies cheap producers (add, compare, select, min, ...) into each
+    consumer, so a chain of ``n`` adds read by ``n`` leaves' fusions becomes ``n * n``
+    instructions, and compile time and memory grow quadratically in the number of leaves
+    (SPS on 1,000 leaves: 508 s and 6.9 GB). It does not copy an expensive producer such as a
+    division into consumers that broadcast it: ending the scalar with one keeps the chain in a
+    single fusion, computed once. ``x / where(popcount(bits(x)) <= 32, 1, 2)`` divides by
+    exactly 1 (a 32-bit word has at most 32 bits set; 64 for float64) in a way XLA does not
+    fold, like :func:`written_after`. Costs one scalar division; see docs/performance.md,
+    "Compile time".
+    """
+    x = jnp.asarray(x)
+    if x.dtype == jnp.float64:
+        bits, width = jax.lax.bitcast_convert_type(x, jnp.int64), 64
+    else:
+        bits, width = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.int32), 32
+    one = jnp.where(jax.lax.population_count(bits) <= width, 1, 2).astype(x.dtype)
+    return x / one
+
+
 def _leaf_terms(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> tuple[jax.Array, PyTree]:
     """Sum over leaves of ``per_leaf(*leaves)``, and the terms: a tree like ``trees[0]`` of
     scalars (0 for zero-size leaves), each cast to the total's dtype before it is added."""
@@ -286,7 +310,9 @@ def _leaf_terms(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> tuple[jax
         term = per_leaf(*(x.astype(accumulation_dtype(x.dtype)) for x in group)).astype(dtype)
         total = total + term
         terms.append(term)
-    return total, jax.tree.unflatten(treedef, terms)
+    # Every leaf's pass may read the total: computed once, not copied into each (quadratic
+    # compile time in the number of leaves otherwise).
+    return computed_once(total), jax.tree.unflatten(treedef, terms)
 
 
 def _reduce(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> jax.Array:
@@ -350,7 +376,7 @@ def tree_max_abs(tree: PyTree) -> jax.Array:
     out = jnp.zeros((), dtype)
     for leaf in leaves:
         out = jnp.maximum(out, jnp.max(jnp.abs(leaf)).astype(dtype))
-    return out
+    return computed_once(out)
 
 
 def map_leaves(fn: Any, n_out: int, tree: PyTree, *others: PyTree | None) -> tuple[PyTree, ...]:

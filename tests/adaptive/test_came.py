@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from adaptlr.adaptive.came import came, scale_by_came
@@ -79,3 +82,23 @@ def test_vectors_are_not_factored_and_use_plain_momentum():
     u = np.array([3.0, -4.0]) / np.sqrt((1 - 0.999) * (np.array([9.0, 16.0]) + 1e-30))
     np.testing.assert_allclose(np.asarray(updates), 0.1 * 0.5 * u, rtol=1e-5)
     np.testing.assert_allclose(float(state.effective_lr), 0.1, rtol=1e-7)
+
+
+def test_state_can_be_donated_to_a_jitted_step() -> None:
+    # The state straight from init (no copy): every field must be its own buffer, or jit
+    # rejects the donation ("Attempt to donate the same buffer twice"). Matrices, vectors and
+    # scalars hold different fields, so all three kinds of leaf are present.
+    tx = came(learning_rate=1e-2)
+    params = {"w": jnp.ones((3, 2)), "b": jnp.ones(2), "s": jnp.ones(())}
+    state = tx.init(params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, state):
+        grads = jax.tree.map(lambda p: 2 * p, params)
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    expected = tx.update(jax.tree.map(lambda p: 2 * p, params), tx.init(params), params)[0]
+    new_params, _ = step(params, state)
+    for name in ("w", "b", "s"):
+        np.testing.assert_allclose(new_params[name], 1.0 + expected[name], rtol=1e-6)

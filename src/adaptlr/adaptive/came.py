@@ -167,13 +167,14 @@ def scale_by_came(
 
     def init_fn(params: PyTree) -> CAMEState:
         def fields(p: jax.Array) -> tuple[jax.Array, ...]:
+            # A new buffer for every field: a state that holds one array twice cannot be
+            # donated (jit rejects "the same buffer twice").
             acc = accumulation_dtype(p.dtype)
-            scalar = jnp.zeros((), acc)
             if _factored(p.shape):
-                row = jnp.zeros(p.shape[:-1], acc)
-                col = jnp.zeros(p.shape[:-2] + p.shape[-1:], acc)
-                return scalar, row, col, row, col
-            return jnp.zeros(p.shape, acc), scalar, scalar, scalar, scalar
+                row, col = p.shape[:-1], p.shape[:-2] + p.shape[-1:]
+                return (jnp.zeros((), acc), jnp.zeros(row, acc), jnp.zeros(col, acc),
+                        jnp.zeros(row, acc), jnp.zeros(col, acc))
+            return (jnp.zeros(p.shape, acc), *(jnp.zeros((), acc) for _ in range(4)))
 
         nu, nu_row, nu_col, res_row, res_col = map_leaves(
             lambda p: fields(p), 5, params)

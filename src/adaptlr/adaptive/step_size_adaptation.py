@@ -483,6 +483,8 @@ def scale_by_autostep(
             grads_seen = jax.lax.optimization_barrier(updates)
             curv_seen = jax.tree.map(lambda c, a: c.astype(a.dtype), _curvature(grads_seen, None),
                                      alpha)
+        # Every leaf reads this scale: tree_vdot ends in _base.computed_once, so XLA fuses its
+        # sum once instead of into each leaf's pass (compile time quadratic in leaves before).
         scale = jnp.maximum(tree_vdot(alpha, curv_seen), 1.0)
         alpha = jax.tree.map(lambda a: (a / scale.astype(a.dtype)).astype(a.dtype), alpha)
         trace = jax.tree.map(

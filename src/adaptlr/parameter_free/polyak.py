@@ -156,6 +156,8 @@ def scale_by_sps(
         del params, extra_args
         dtype = state.effective_lr.dtype
         loss = _loss_value(value, "sps", dtype)
+        # Every leaf reads this norm: tree_sq_norm ends it in _base.computed_once so that XLA
+        # fuses its sum once, not into each leaf's pass (quadratic compile time otherwise).
         sq_norm = tree_sq_norm(updates).astype(dtype)
         gap = jnp.maximum(loss - jnp.asarray(f_star, dtype), 0.0)
         den = jnp.asarray(c, dtype) * sq_norm + jnp.asarray(eps, dtype)
@@ -288,7 +290,7 @@ def scale_by_alig(
         del params, extra_args
         dtype = state.effective_lr.dtype
         loss = _loss_value(value, "alig", dtype)
-        sq_norm = tree_sq_norm(updates).astype(dtype)
+        sq_norm = tree_sq_norm(updates).astype(dtype)  # computed once: see scale_by_sps
         den = sq_norm + jnp.asarray(eps, dtype)
         ok = den > 0
         step = jnp.where(ok, jnp.maximum(loss, 0.0) / jnp.where(ok, den, 1.0), 0.0)

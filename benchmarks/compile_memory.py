@@ -1,0 +1,146 @@
+"""Compile time and peak memory of one jitted training step on trees of many small leaves.
+
+A real model has hundreds to thousands of parameter leaves, and XLA's compile time can grow
+faster than linearly in the number of leaves when one global scalar (a norm, a select on it)
+feeds every leaf's pass. For each registered method (and Optax's Adam and ``polyak_sgd`` for
+comparison) this script jits the documented training step (``update`` + ``apply_updates``,
+parameters and state donated) on a tree of ``n`` small float32 leaves, half ``(8, 8)``
+matrices and half ``(16,)`` vectors, and prints
+
+* ``trace s``: tracing and lowering to StableHLO;
+* ``compile s``: XLA's compilation of the lowered step, wall-clock;
+* ``cpu s``: the processor time the compilation used (all threads): less sensitive than the
+  wall-clock time to other processes on a shared machine;
+* ``peak MB``: the peak resident memory of the process that did it (``ru_maxrss``);
+* ``x adam``: the compile processor time over Optax Adam's at the same size, in the same run.
+
+Every (method, size) runs in its own subprocess, so peak memory is that compilation's and one
+slow compilation can be cut short (``--timeout``). The machine may be shared: compare methods
+with Adam measured in the same run, not with absolute times.
+
+    python benchmarks/compile_memory.py                          # every method, 100/300/1000
+    python benchmarks/compile_memory.py --leaves 300
+    python benchmarks/compile_memory.py --methods sps alig --leaves 100 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+#: Names accepted besides the registry's: Optax's own transformations, for comparison.
+OPTAX_EXTRA = {"optax_adam", "optax_polyak_sgd"}
+
+
+def make_params(leaves: int) -> dict[str, Any]:
+    import jax.numpy as jnp
+
+    return {
+        f"p{i:04d}": jnp.zeros((8, 8) if i % 2 == 0 else (16,), jnp.float32)
+        for i in range(leaves)
+    }
+
+
+def build(name: str) -> tuple[Any, bool]:
+    """The transformation and whether its update takes ``value=``."""
+    import optax
+
+    if name == "optax_adam":
+        return optax.adam(1e-3), False
+    if name == "optax_polyak_sgd":
+        return optax.polyak_sgd(max_learning_rate=1.0), True
+    from adaptlr import registry
+
+    spec = registry.get(name)
+    return spec.build(), spec.needs_value
+
+
+def measure(name: str, leaves: int) -> dict[str, Any]:
+    """Trace, lower and compile one step in this process; times and peak RSS."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    tx, needs_value = build(name)
+    params = make_params(leaves)
+    state = jax.tree.map(jnp.copy, tx.init(params))
+
+    def step(params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
+        extra = {"value": jnp.asarray(1.0, jnp.float32)} if needs_value else {}
+        updates, state = tx.update(grads, state, params, **extra)
+        return optax.apply_updates(params, updates), state
+
+    jitted = jax.jit(step, donate_argnums=(0, 1))
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    lowered = jitted.lower(params, state, params)
+    t1, c1 = time.perf_counter(), time.process_time()
+    lowered.compile()
+    t2, c2 = time.perf_counter(), time.process_time()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"method": name, "leaves": leaves, "trace_s": t1 - t0, "compile_s": t2 - t1,
+            "compile_cpu_s": c2 - c1, "peak_mb": rss / 1024, "base_mb": rss0 / 1024}
+
+
+def run_child(name: str, leaves: int, timeout: float) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", name, str(leaves)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                             env={**os.environ, "JAX_PLATFORMS": "cpu"}, check=False)
+    except subprocess.TimeoutExpired:
+        return {"method": name, "leaves": leaves, "error": f"timeout after {timeout:g} s"}
+    for line in reversed(out.stdout.splitlines()):
+        if line.startswith("{"):
+            return dict(json.loads(line))
+    tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"method": name, "leaves": leaves, "error": f"rc {out.returncode}: {tail[:120]}"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="*", default=None,
+                        help="registry names (default: all) plus optax_adam, optax_polyak_sgd")
+    parser.add_argument("--leaves", nargs="*", type=int, default=[100, 300, 1000])
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds allowed to one (method, size) subprocess")
+    parser.add_argument("--json", default=None, help="also append every row to this file")
+    parser.add_argument("--child", nargs=2, metavar=("METHOD", "LEAVES"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(args.child[0], int(args.child[1]))), flush=True)
+        return 0
+    if args.methods is None:
+        from adaptlr import registry
+
+        methods = [*registry.names(), "optax_polyak_sgd"]
+    else:
+        methods = list(args.methods)
+    methods = ["optax_adam"] + [m for m in methods if m != "optax_adam"]
+    print("| method | leaves | trace s | compile s | cpu s | x adam | peak MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for leaves in args.leaves:
+        adam = None
+        for name in methods:
+            row = run_child(name, leaves, args.timeout)
+            if args.json:
+                with open(args.json, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            if "error" in row:
+                print(f"| {name} | {leaves} | | {row['error']} | | | |", flush=True)
+                continue
+            if name == "optax_adam":
+                adam = row["compile_cpu_s"]
+            ratio = f"{row['compile_cpu_s'] / adam:.1f}" if adam else ""
+            print(f"| {name} | {leaves} | {row['trace_s']:.2f} | {row['compile_s']:.2f} | "
+                  f"{row['compile_cpu_s']:.2f} | {ratio} | {row['peak_mb']:.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
