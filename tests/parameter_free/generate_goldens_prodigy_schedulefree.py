@@ -2,7 +2,9 @@
 
 Run with the reference environment (PyTorch 2.13.0 CPU, ``prodigyopt``, ``schedulefree``)::
 
-    .venv-ref/bin/python tests/parameter_free/generate_goldens_prodigy_schedulefree.py
+    .venv-ref/bin/python tests/parameter_free/generate_goldens_prodigy_schedulefree.py [NAME ...]
+
+(with names, only those settings are written).
 
 Every setting runs 200 full-batch float64 steps on both problems of
 ``tests/reference_problems.py`` and writes ``goldens/<setting>.npz`` with, for each problem,
@@ -56,6 +58,17 @@ PRODIGY: dict[str, dict[str, Any]] = {
         beta3=0.95, d0=1e-4, lr=0.2,
     ),
     "prodigy_nomomentum_warmup": dict(betas=(0.0, 0.999), schedule=True),
+    # prodigy_steps = N (adaptlr): d is updated after the first N - 1 steps only. prodigyopt
+    # 1.1.2 has no such option; "freeze" sets its growth_rate to 1 from step N on, which keeps
+    # d where it is (d <= d_max always; d has left d0 by then, see _Frozen).
+    "prodigy_steps_default": dict(freeze=12),
+    "prodigy_steps_bias_decay": dict(
+        freeze=20, use_bias_correction=True, weight_decay=0.05, betas=(0.9, 0.99),
+    ),
+    # d_limiter (prodigy-plus-schedule-free's definition) transplanted into prodigyopt 1.1.2 as
+    # a one-line source patch (see _limited_prodigy_class).
+    "prodigy_d_limiter_default": dict(limiter=True),
+    "prodigy_d_limiter_coef_decay": dict(limiter=True, d_coef=2.0, d0=1e-5, weight_decay=0.01),
 }
 
 SCHEDULE_FREE: dict[str, dict[str, Any]] = {
@@ -114,15 +127,71 @@ class _Scheduled:
         self.scheduler.step()
 
 
+class _Frozen:
+    """A ``prodigyopt.Prodigy`` whose ``d`` stops changing after ``freeze - 1`` steps.
+
+    From step ``freeze`` (1-based) on its ``growth_rate`` is 1, so ``d = min(d_max, d)`` keeps
+    ``d``. (That holds only once ``d`` has left ``d0``, where prodigyopt's first estimate is not
+    limited by the growth rate; the constructor's check in ``step`` makes sure.)
+    """
+
+    def __init__(self, opt: Any, freeze: int) -> None:
+        self.opt, self.freeze, self.k = opt, freeze, 0
+        self.frozen_d: float | None = None
+
+    def zero_grad(self) -> None:
+        self.opt.zero_grad()
+
+    def step(self, closure: Any = None) -> None:
+        self.k += 1
+        group = self.opt.param_groups[0]
+        if self.k == self.freeze:
+            if group["d"] == group["d0"]:
+                raise RuntimeError("d has not left d0 before the freeze: pick a later step")
+            group["growth_rate"] = 1.0
+            self.frozen_d = group["d"]
+        self.opt.step()
+        if self.frozen_d is not None and group["d"] != self.frozen_d:
+            raise RuntimeError("d moved after the freeze")
+
+
+def _limited_prodigy_class() -> Any:
+    """``prodigyopt.Prodigy`` with prodigy-plus-schedule-free's ``d_limiter`` patched in.
+
+    ProdigyPlusScheduleFree (``core_optimiser.calculate_d``) caps the raw estimate
+    ``numerator / denominator`` at ``2**0.25`` times the current ``d`` before ``d_coef``
+    multiplies it. The same cap goes into prodigyopt's one line that forms ``d_hat``; the rest
+    of prodigyopt's source is run unchanged.
+    """
+    import inspect
+
+    import prodigyopt.prodigy as module
+
+    source = inspect.getsource(module)
+    line = "d_hat = d_coef * global_d_numerator / global_d_denom"
+    if source.count(line) != 1:
+        raise RuntimeError("prodigyopt's d_hat line changed; update the patch")
+    source = source.replace(
+        line, "d_hat = d_coef * min(global_d_numerator / global_d_denom, d * 2 ** 0.25)"
+    )
+    namespace: dict[str, Any] = {"__name__": "prodigyopt_limited"}
+    exec(compile(source, module.__file__, "exec"), namespace)
+    return namespace["Prodigy"]
+
+
 def make_prodigy(kwargs: dict[str, Any]) -> Any:
     import prodigyopt
     import torch
 
     kwargs = dict(kwargs)
     schedule = kwargs.pop("schedule", False)
+    freeze = kwargs.pop("freeze", 0)
+    cls = _limited_prodigy_class() if kwargs.pop("limiter", False) else prodigyopt.Prodigy
 
     def make(params: list[Any]) -> Any:
-        opt = prodigyopt.Prodigy(params, **kwargs)
+        opt = cls(params, **kwargs)
+        if freeze:
+            return _Frozen(opt, freeze)
         if not schedule:
             return opt
         return _Scheduled(opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_lambda))
@@ -182,18 +251,23 @@ def run_schedule_free(problem: str, kwargs: dict[str, Any]) -> dict[str, np.ndar
     return out
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
+    """Write every setting's golden, or only the settings named in ``only``."""
     import torch
 
     torch.set_default_dtype(torch.float64)
     GOLDENS.mkdir(exist_ok=True)
     for name, kwargs in PRODIGY.items():
+        if only and name not in only:
+            continue
         arrays = {}
         for problem in rp.PROBLEMS:
             traj = rp.run_torch(problem, make_prodigy(kwargs))
             arrays.update({f"{problem}/{k}": v for k, v in traj.items()})
         _save(name, arrays)
     for name, kwargs in SCHEDULE_FREE.items():
+        if only and name not in only:
+            continue
         arrays = {}
         for problem in rp.PROBLEMS:
             traj = run_schedule_free(problem, kwargs)
@@ -211,4 +285,4 @@ def _save(name: str, arrays: dict[str, np.ndarray]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -35,6 +35,20 @@ SETTINGS = {
         b3=0.95, d0=1e-4, learning_rate=0.2,
     ),
     "prodigy_nomomentum_warmup": dict(b1=0.0, learning_rate=_warmup, reference_b1_zero=True),
+    "prodigy_steps_default": dict(prodigy_steps=12),
+    "prodigy_steps_bias_decay": dict(
+        prodigy_steps=20, use_bias_correction=True, weight_decay=0.05, b2=0.99,
+    ),
+    "prodigy_d_limiter_default": dict(d_limiter=True),
+    "prodigy_d_limiter_coef_decay": dict(d_limiter=True, d_coef=2.0, d0=1e-5, weight_decay=0.01),
+}
+
+# Each control's goldens against the same run without it: the control must change the path.
+CONTROLLED = {
+    "prodigy_steps_default": dict(),
+    "prodigy_steps_bias_decay": dict(use_bias_correction=True, weight_decay=0.05, b2=0.99),
+    "prodigy_d_limiter_default": dict(),
+    "prodigy_d_limiter_coef_decay": dict(d_coef=2.0, d0=1e-5, weight_decay=0.01),
 }
 
 
@@ -57,6 +71,96 @@ def test_matches_reference_trajectory(name: str, problem: str) -> None:
     assert all(np.all(np.isfinite(v)) for v in ours.values())
     assert ours.keys() == golden.keys()
     assert rp.max_relative_error(ours, golden) <= 1e-10
+
+
+@pytest.mark.parametrize("name", list(CONTROLLED))
+def test_controls_change_the_trajectory(name: str) -> None:
+    # Guards the goldens above against a control that does nothing (and a generator whose
+    # freeze or patch did not take): without the control the path is far from the golden.
+    golden = load_golden(name, "mlp")
+    with jax.enable_x64(True), jax.numpy_rank_promotion("allow"):
+        without = rp.run_jax("mlp", prodigy(**CONTROLLED[name]))
+    assert rp.max_relative_error(without, golden) > 1e-4
+
+
+def _d_path(steps: int, **kwargs: object) -> np.ndarray:
+    tx = scale_by_prodigy(**kwargs)  # type: ignore[arg-type]
+    params = jnp.array([1.0, -2.0, 0.5])
+    state = tx.init(params)
+    ds = [float(state.d)]
+    update = jax.jit(tx.update)
+    for _ in range(steps):
+        updates, state = update(params - 3.0, state, params)
+        params = params - updates
+        ds.append(float(state.d))
+    return np.array(ds)
+
+
+def test_prodigy_steps_freezes_d_after_n_minus_one_updates() -> None:
+    free = _d_path(12)
+    frozen = _d_path(12, prodigy_steps=5)
+    # Steps 1..5 use the unfrozen d's (the d after step 4 is the last estimate) ...
+    np.testing.assert_array_equal(frozen[:5], free[:5])
+    # ... and it stays there, while the free estimate keeps moving.
+    np.testing.assert_array_equal(frozen[5:], np.full(8, free[4]))
+    assert free[-1] > 2 * free[4]
+    np.testing.assert_array_equal(_d_path(5, prodigy_steps=1), np.full(6, free[0]))
+
+
+def test_d_limiter_caps_growth_per_step() -> None:
+    # From d0 = 1e-6 the cap needs 4 log2(1e6) = 80 steps to reach d of order 1.
+    free = _d_path(100)
+    limited = _d_path(100, d_limiter=True)
+    ratios = limited[1:] / limited[:-1]
+    assert np.all(ratios <= 2**0.25 * (1 + 1e-6))
+    assert np.any(free[1:] / free[:-1] > 2.0)  # without it d triples in one step here
+    # The first step has x = x0 and no estimate; then the cap binds: d0 2**(j/4).
+    np.testing.assert_allclose(limited[2:5], 1e-6 * 2 ** (0.25 * np.arange(1, 4)), rtol=1e-6)
+    assert limited[-1] > 1e4 * limited[0]  # slower, not stopped
+
+
+def test_prodigy_steps_can_be_injected() -> None:
+    params = jnp.array([1.0, -2.0, 0.5])
+    outs = []
+    for tx in (optax.inject_hyperparams(prodigy)(prodigy_steps=4), prodigy(prodigy_steps=4)):
+        p, state = params, tx.init(params)
+        for _ in range(8):
+            updates, state = jax.jit(tx.update)(p - 3.0, state, p)
+            p = optax.apply_updates(p, updates)
+        outs.append(p)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6)
+
+
+def test_per_group_d_is_separate_per_group() -> None:
+    # adaptlr.param_groups gives each group its own Prodigy instance and so its own d
+    # (prodigyopt shares one d across groups). Each group's d equals a lone Prodigy's on
+    # that group's parameters alone.
+    params = {"a": jnp.array([1.0, -2.0, 0.5]), "b": jnp.array([10.0, 20.0])}
+    grads_of = {"a": lambda p: p - 3.0, "b": lambda p: 0.01 * (p + 1.0)}
+    tx = adaptlr.param_groups(
+        [adaptlr.group("b", name="small", lr_scale=0.5)], prodigy, learning_rate=1.0
+    )
+    state = tx.init(params)
+    lone = {"a": prodigy(), "b": prodigy(learning_rate=0.5)}
+    lone_p = dict(params)
+    lone_s = {k: lone[k].init(v) for k, v in params.items()}
+    p = params
+    for _ in range(6):
+        updates, state = tx.update({k: grads_of[k](v) for k, v in p.items()}, state, p)
+        p = optax.apply_updates(p, updates)
+        for k in lone:
+            u, lone_s[k] = lone[k].update(grads_of[k](lone_p[k]), lone_s[k], lone_p[k])
+            lone_p[k] = optax.apply_updates(lone_p[k], u)
+    lrs = adaptlr.effective_lrs(state)
+    (key_a,) = [k for k in lrs if "default" in k]
+    (key_b,) = [k for k in lrs if "small" in k]
+    np.testing.assert_allclose(float(lrs[key_a]), float(adaptlr.effective_lr(lone_s["a"])),
+                               rtol=1e-6)
+    np.testing.assert_allclose(float(lrs[key_b]), float(adaptlr.effective_lr(lone_s["b"])),
+                               rtol=1e-6)
+    assert abs(float(lrs[key_a]) / float(lrs[key_b]) - 1.0) > 0.5  # really separate
+    for k in p:
+        np.testing.assert_allclose(p[k], lone_p[k], rtol=1e-6)
 
 
 def test_b1_zero_uses_current_d_unless_reference_flag() -> None:

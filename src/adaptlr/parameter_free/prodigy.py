@@ -27,7 +27,7 @@ from adaptlr._base import (
 )
 from adaptlr._docstrings import args_from
 
-__all__ = ["RANGES", "ProdigyState", "prodigy", "scale_by_prodigy"]
+__all__ = ["D_LIMITER_FACTOR", "RANGES", "ProdigyState", "prodigy", "scale_by_prodigy"]
 
 RANGES: dict[str, Interval] = {
     "learning_rate": POSITIVE,
@@ -40,7 +40,11 @@ RANGES: dict[str, Interval] = {
     "d_coef": POSITIVE,
     "growth_rate": Interval(1.0, math.inf),
     "slice_p": Interval(1.0, math.inf, integer=True),
+    "prodigy_steps": Interval(0.0, math.inf, integer=True),
 }
+
+#: Largest factor by which ``d_limiter`` lets the raw estimate exceed the current ``d``.
+D_LIMITER_FACTOR = 2.0**0.25
 
 
 class ProdigyState(NamedTuple):
@@ -85,6 +89,8 @@ def scale_by_prodigy(
     slice_p: int | None = None,
     state_dtype: Any = None,
     reference_b1_zero: bool = False,
+    prodigy_steps: int = 0,
+    d_limiter: bool = False,
 ) -> optax.GradientTransformation:
     r"""Prodigy's step (Adam scaled by a learned distance ``d``), without the descent sign.
 
@@ -123,10 +129,19 @@ def scale_by_prodigy(
     skip of zero-signal steps. On XLA's CPU backend the compiled step moves 68 bytes per
     parameter, the same as ``optax.contrib.prodigy`` (a test keeps it from exceeding it).
 
+    Controls from ``prodigy-plus-schedule-free`` 2.0.1 (not in ``prodigyopt``): with
+    ``d_limiter`` the raw estimate is capped before ``d_coef`` multiplies it,
+    :math:`\hat d_{k+1} = c \min(r_{k+1}/\|s_{k+1}\|_1,\ 2^{1/4} d_k)`, so ``d`` grows by
+    at most :math:`2^{1/4}` a step for ``c <= 1`` (``4 log2(d / d0)`` steps to reach ``d``);
+    with ``prodigy_steps = N > 0`` the statistics :math:`r, s` and ``d`` change on the first
+    ``N - 1`` update calls only, so steps ``N, N+1, ...`` all use the ``d`` of step ``N``.
+
     Low-precision parameters: the first steps are about ``d0 * learning_rate`` (1e-6), below
-    the resolution of bfloat16 or float16 parameters of order one, so such parameters never
-    leave ``x_0`` and ``d`` stays at ``d0`` (no NaN, no progress). Keep float32 master weights,
-    as with the reference, or raise ``d0``.
+    the spacing of bfloat16 or float16 numbers of order 0.1 or more, so such parameters do not
+    leave ``x_0`` and ``d`` stays at ``d0`` (no NaN, no progress) until zero-initialised
+    parameters, which can move by 1e-6, have moved enough; the estimate then comes from those
+    alone. Keep float32 master weights, as with the reference, or raise ``d0``
+    (``docs/prodigy.md`` shows both on a real task).
 
     Args:
       learning_rate: multiplier of the estimated step, in ``(0, inf)``, or a schedule
@@ -149,6 +164,12 @@ def scale_by_prodigy(
         float16, which is stored in float32 (``d**2 g**2`` underflows float16).
       reference_b1_zero: with ``b1 = 0``, scale the gradient by the updated ``d_{k+1}`` as
         ``prodigyopt`` does in that branch (see Departures); off by default.
+      prodigy_steps: integer in ``[0, inf)``; ``N > 0`` freezes ``d`` after ``N - 1`` update
+        calls (skipped ones included), so that steps ``N, N+1, ...`` use the ``d`` of step
+        ``N`` (``prodigy-plus-schedule-free``'s convention); ``0`` (default) never freezes.
+      d_limiter: cap the raw estimate at ``2**0.25`` times the current ``d`` before ``d_coef``
+        multiplies it (``prodigy-plus-schedule-free``'s ``d_limiter``, there on by default);
+        off by default, as ``prodigyopt`` has no such cap.
 
     Returns:
       An ``optax.GradientTransformation``; its ``update`` needs ``params``.
@@ -168,16 +189,20 @@ def scale_by_prodigy(
 
     Departures:
       The reference reads its gradients per parameter group; here there is one group (use
-      ``optax.multi_transform`` with several instances for groups, whose ``d`` estimates are
-      then separate, unlike the reference's shared one). The reference's ``fsdp_in_use``
-      all-reduce is unnecessary: the reductions are plain tree sums that JAX's sharding
-      computes globally. The reference skips a zero-``d_denom`` step by returning early in
-      Python; here the same skip zeroes the step's coefficient ``d lr`` (a scalar select; a
-      select per entry when ``eps`` is traced, e.g. injected, and so not known to be
-      positive). Non-finite gradients therefore give non-finite updates, as in the reference.
-      For an all-zero tensor the
-      reference stores a scalar zero ``p0`` to save memory; here ``p0`` is always stored
-      (identical arithmetic). float16 state is promoted to float32 (see ``state_dtype``).
+      ``adaptlr.param_groups`` or ``optax.multi_transform`` with several instances for groups,
+      whose ``d`` estimates are then separate, unlike the reference's shared one; as
+      ``prodigy-plus-schedule-free`` with ``split_groups=True``). ``prodigy_steps`` and
+      ``d_limiter`` are ``prodigy-plus-schedule-free``'s definitions applied to
+      ``prodigyopt``'s algorithm; unlike that package, the ``d`` statistics stay in the state
+      after ``prodigy_steps`` (state shapes are fixed under ``jit``). The reference's
+      ``fsdp_in_use`` all-reduce is unnecessary: the reductions are plain tree sums that
+      JAX's sharding computes globally. The reference skips a zero-``d_denom`` step by
+      returning early in Python; here the same skip zeroes the step's coefficient ``d lr`` (a
+      scalar select; a select per entry when ``eps`` is traced, e.g. injected, and so not
+      known to be positive). Non-finite gradients therefore give non-finite updates, as in the
+      reference. For an all-zero tensor the reference stores a scalar zero ``p0`` to save
+      memory; here ``p0`` is always stored (identical arithmetic). float16 state is promoted
+      to float32 (see ``state_dtype``).
       With ``b1 = 0`` the reference's separate branch steps by ``eta_k d_{k+1} g_k`` (the
       *updated* ``d``) where its momentum branch, the limit ``b1 -> 0`` and the paper use
       ``m_{k+1} = d_k g_k``; adaptlr uses ``d_k`` and ``reference_b1_zero=True`` reproduces the
@@ -199,7 +224,7 @@ def scale_by_prodigy(
             "slice_p sets the shapes of Prodigy's state and cannot be traced: pass "
             "static_args=('slice_p',) to optax.inject_hyperparams"
         )
-    check_all(RANGES, slice_p=slice_p)
+    check_all(RANGES, slice_p=slice_p, prodigy_steps=prodigy_steps)
     slice_p = int(slice_p)
     # The first moment is stored unless b1 is a concrete zero (a traced b1 may change).
     has_momentum = not (isinstance(b1, (int, float)) and b1 == 0)
@@ -247,6 +272,12 @@ def scale_by_prodigy(
             bias_correction = jnp.ones((), sdtype)
         dlr = d * lr * bias_correction
         active = lr > 0
+        # prodigy_steps = N > 0: the d statistics change on the first N - 1 update calls only.
+        if is_checkable(prodigy_steps) and prodigy_steps == 0:
+            adapting = jnp.bool_(True)
+        else:  # a traced prodigy_steps (inject_hyperparams) may be zero too
+            n_steps = jnp.asarray(prodigy_steps)
+            adapting = (n_steps <= 0) | (state.count + 1 < n_steps)
         # A skipped step returns zeros. With a concrete eps > 0 every denominator
         # sqrt(v) + d eps is positive, so a zero coefficient does it; a select per entry costs
         # XLA several times the compile time on trees of many leaves and some 5% of the step.
@@ -264,7 +295,7 @@ def scale_by_prodigy(
         def new_s(g: jax.Array, p: jax.Array, s: jax.Array) -> jax.Array:
             gs = flat_slice(grad_of(g, p))
             out = beta3.astype(gs.dtype) * s.astype(gs.dtype) + s_coef.astype(gs.dtype) * gs
-            return jnp.where(active, out, s.astype(gs.dtype)).astype(s.dtype)
+            return jnp.where(active & adapting, out, s.astype(gs.dtype)).astype(s.dtype)
 
         s = jax.tree.map(new_s, updates, params, state.s)
         sliced_grads = jax.tree.map(lambda g, p: flat_slice(grad_of(g, p)), updates, params)
@@ -281,13 +312,17 @@ def scale_by_prodigy(
         take = active & (d_denom > 0)
         d_numerator = beta3 * state.d_numerator + delta_numerator
         safe_denom = jnp.where(take, d_denom, jnp.ones_like(d_denom))
-        d_hat = jnp.asarray(d_coef, sdtype) * d_numerator / safe_denom
+        raw_d_hat = d_numerator / safe_denom
+        if d_limiter:
+            raw_d_hat = jnp.minimum(raw_d_hat, jnp.asarray(D_LIMITER_FACTOR, sdtype) * d)
+        d_hat = jnp.asarray(d_coef, sdtype) * raw_d_hat
         d_first = jnp.where(d == jnp.asarray(d0, sdtype), jnp.maximum(d, d_hat), d)
         new_d_max = jnp.maximum(d_max, d_hat)
         new_d = jnp.minimum(new_d_max, d_first * jnp.asarray(growth_rate, sdtype))
-        new_d = jnp.where(take, new_d, d)
-        new_d_max = jnp.where(take, new_d_max, d_max)
-        d_numerator = jnp.where(take, d_numerator, state.d_numerator)
+        estimate = take & adapting
+        new_d = jnp.where(estimate, new_d, d)
+        new_d_max = jnp.where(estimate, new_d_max, d_max)
+        d_numerator = jnp.where(estimate, d_numerator, state.d_numerator)
 
         step_dlr = jnp.where(take, dlr, jnp.zeros_like(dlr)) if skip_by_coefficient else dlr
 
@@ -361,12 +396,37 @@ def prodigy(
     slice_p: int | None = None,
     state_dtype: Any = None,
     reference_b1_zero: bool = False,
+    prodigy_steps: int = 0,
+    d_limiter: bool = False,
 ) -> optax.GradientTransformation:
     """Prodigy, ready to use: :func:`scale_by_prodigy` followed by the descent sign.
 
-    The arguments and their ranges are those of :func:`scale_by_prodigy`; the defaults are
-    the reference package's. Leave ``learning_rate`` at 1 (it multiplies the estimated step)
-    unless training is unstable, or use it as a schedule with peak 1.
+    The defaults are the reference package's. Leave ``learning_rate`` at 1 (it multiplies the
+    estimated step) unless training is unstable, or use it as a schedule with peak 1.
+    ``docs/prodigy.md`` shows the controls and what to do when ``d`` misbehaves.
+
+    Args:
+      learning_rate: multiplier of the estimated step in ``(0, inf)``, or a schedule.
+      b1: first-moment decay in ``[0, 1)``; ``0`` stores no first moment.
+      b2: second-moment decay in ``[0, 1)``.
+      b3: decay of the ``d`` statistics in ``[0, 1)``; ``None`` means ``sqrt(b2)``.
+      eps: denominator term in ``(0, inf)`` (multiplied by ``d``).
+      weight_decay: in ``[0, inf)``, decoupled (AdamW) or coupled (see ``decouple``).
+      d0: initial estimate in ``(0, inf)``.
+      d_coef: multiplier of the estimate in ``(0, inf)``.
+      growth_rate: largest factor ``d`` may grow by per step, in ``[1, inf]``.
+      decouple: decoupled weight decay (``True``) or L2 added to the gradient.
+      use_bias_correction: Adam's bias correction folded into the step size.
+      safeguard_warmup: leave the learning rate out of the estimate's denominator.
+      slice_p: integer in ``[1, inf)`` or ``None``: estimate ``d`` from every
+        ``slice_p``-th entry.
+      state_dtype: dtype of the moments and ``s``; ``None`` follows the parameters.
+      reference_b1_zero: with ``b1 = 0``, ``prodigyopt``'s step with the updated ``d``.
+      prodigy_steps: integer in ``[0, inf)``; ``N > 0`` freezes ``d`` from step ``N`` on.
+      d_limiter: cap each new estimate at ``2**0.25`` times the current ``d``.
+
+    Returns:
+      An ``optax.GradientTransformation`` (its ``update`` needs ``params``).
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, adaptlr
@@ -387,7 +447,8 @@ def prodigy(
             learning_rate, b1, b2, b3, eps, weight_decay, d0, d_coef, growth_rate,
             decouple=decouple, use_bias_correction=use_bias_correction,
             safeguard_warmup=safeguard_warmup, slice_p=slice_p, state_dtype=state_dtype,
-            reference_b1_zero=reference_b1_zero,
+            reference_b1_zero=reference_b1_zero, prodigy_steps=prodigy_steps,
+            d_limiter=d_limiter,
         ),
         optax.scale(-1.0),
     )

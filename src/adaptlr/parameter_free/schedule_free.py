@@ -722,6 +722,28 @@ def schedule_free(
     evaluate at ``schedule_free_eval_params(opt_state, params)`` (``x``). Arguments as in
     :func:`scale_by_schedule_free`.
 
+    Schedule-Free + Prodigy. With weight decay 0,
+    ``schedule_free(prodigy(lr, b1=0.0, b2=0.9955, reference_b1_zero=True), lr, b1=0.9,
+    r=0.75, weight_lr_power=0.0)`` is the authors' AlgoPerf ``schedule_free_prodigy``
+    submission (class ``ProdigyScheduleFree``, its defaults; ``lr`` its warm-up schedule) in
+    exact arithmetic: the base sees ``z`` as its parameters, so its ``d`` statistics use
+    ``<g(y), x_0 - z>`` as the submission's do, its ``b1 = 0`` step with the updated ``d`` is
+    the submission's ``z`` step, ``d`` is the running maximum of the estimate in both, and the
+    averaging weights are ``(k+1)**r``. Checked on golden trajectories of a float64 NumPy
+    transcription of the submission (``tests/parameter_free/test_schedule_free_prodigy.py``).
+    It is *not* the submission with weight decay (the submission decays ``z`` by
+    ``weight_decay * d * lr * x``, at the average and scaled by ``d``, which neither this
+    wrapper's decay at ``y`` nor Prodigy's at ``z`` is), nor in precision (the submission
+    stores ``v``, ``s`` and ``x_0`` in bfloat16 and sums the ``d`` statistics in float32), nor
+    on a step with no gradient signal yet (the submission skips it, averaging included; here
+    only the base step is skipped). It is *not* ``prodigyplus.ProdigyPlusScheduleFree``
+    (prodigy-plus-schedule-free 2.0.1) either, whose defaults differ in the method, not only
+    in precision: StableAdamW update clipping, a factored second moment for tensors of rank 2
+    or more with a dimension of 32 or more, ``d`` statistics weighted by ``d**2 / sqrt(d0)``
+    without the learning rate and accumulated in float32 (with ``x_0`` and ``s`` in
+    bfloat16 for float32 models), ``d_limiter`` on, averaging weights ``(d lr)**2`` from the
+    step's ``d``, and weight decay at ``y`` scaled by ``d lr`` (see ``docs/faithfulness.md``).
+
     Example:
       >>> import jax, jax.numpy as jnp, optax, adaptlr
       >>> tx = adaptlr.schedule_free(optax.sgd(0.1), learning_rate=0.1, weight_decay=1e-3)
