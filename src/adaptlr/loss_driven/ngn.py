@@ -30,6 +30,7 @@ from adaptlr._base import (
     scalar_dtype,
     tree_sq_norm,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = ["RANGES", "ScaleByNgnState", "ngn", "scale_by_ngn"]
 
@@ -117,6 +118,7 @@ def scale_by_ngn(learning_rate: ScalarOrSchedule = 1.0) -> optax.GradientTransfo
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_ngn)
 def ngn(learning_rate: ScalarOrSchedule = 1.0) -> optax.GradientTransformationExtraArgs:
     """SGD with the NGN step size (Orvieto and Xiao, 2024). ``update(..., value=loss)``.
 

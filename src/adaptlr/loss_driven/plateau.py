@@ -41,6 +41,7 @@ from adaptlr._base import (
     scalar_dtype,
     scale_by_learning_rate,
 )
+from adaptlr._docstrings import args_from
 
 __all__ = [
     "RANGES",
@@ -302,6 +303,7 @@ class PlateauController(NamedTuple):
     init: Callable[..., ReduceOnPlateauState]
 
 
+@args_from(scale_by_reduce_on_plateau)
 def plateau_controller(
     factor: float = 0.1,
     patience: int = 10,

@@ -27,6 +27,7 @@ from adaptlr._base import (
     tree_sq_norm,
     tree_vdot,
 )
+from adaptlr._docstrings import args_from
 from adaptlr.parameter_free.polyak import _loss_value
 
 __all__ = [
@@ -160,6 +161,7 @@ def scale_by_decsps(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_decsps)
 def decsps(
     c0: float = 1.0,
     max_lr: float = 1.0,
@@ -270,6 +272,7 @@ def scale_by_adasps(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_adasps)
 def adasps(
     c: float = 1.0,
     f_star: float = 0.0,
@@ -383,6 +386,7 @@ def scale_by_sps_safe(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_sps_safe)
 def sps_safe(
     f_star: float = 0.0,
     safeguard: float = 1.0,
@@ -508,6 +512,7 @@ def scale_by_ima_sps_safe(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@args_from(scale_by_ima_sps_safe)
 def ima_sps_safe(
     f_star: float = 0.0,
     averaging: float = 1.0,
