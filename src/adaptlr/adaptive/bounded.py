@@ -22,6 +22,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     resolve,
 )
 from adaptlr.adaptive._common import (
@@ -203,18 +205,20 @@ def scale_by_adabound(
               gamma=gamma, eps=eps, weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> AdaBoundState:
+        check_real(params, "AdaBound/AMSBound")
         return AdaBoundState(
             count=jnp.zeros((), jnp.int32),
             base_lr=jnp.zeros((), scalar_dtype(params)),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             nu_max=zeros_like_tree(params) if amsbound else (),
-            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 4,
+            record_scalars=tuple(jnp.zeros((), scalar_dtype(params)) for _ in range(4)),
         )
 
     def update_fn(
         updates: PyTree, state: AdaBoundState, params: PyTree = None
     ) -> tuple[PyTree, AdaBoundState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "adabound")
         decay_on = is_on(weight_decay)
         sdtype = state.base_lr.dtype
@@ -374,17 +378,19 @@ def scale_by_adamod(
               weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> AdaModState:
+        check_real(params, "AdaMod")
         return AdaModState(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             eta=zeros_like_tree(params),
-            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 2,
+            record_scalars=tuple(jnp.zeros((), scalar_dtype(params)) for _ in range(2)),
         )
 
     def update_fn(
         updates: PyTree, state: AdaModState, params: PyTree = None
     ) -> tuple[PyTree, AdaModState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "adamod")
         decay_on = is_on(weight_decay)
         sdtype = scalar_dtype(updates)

@@ -22,6 +22,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     resolve,
 )
 from adaptlr.adaptive._common import (
@@ -165,14 +167,16 @@ def scale_by_came(
               clip_threshold=clip_threshold, weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> CAMEState:
+        check_real(params, "CAME")
+
         def fields(p: jax.Array) -> tuple[jax.Array, ...]:
             acc = accumulation_dtype(p.dtype)
             scalar = jnp.zeros((), acc)
             if _factored(p.shape):
                 row = jnp.zeros(p.shape[:-1], acc)
                 col = jnp.zeros(p.shape[:-2] + p.shape[-1:], acc)
-                return scalar, row, col, row, col
-            return jnp.zeros(p.shape, acc), scalar, scalar, scalar, scalar
+                return scalar, row, col, jnp.zeros_like(row), jnp.zeros_like(col)  # no aliases
+            return jnp.zeros(p.shape, acc), scalar, *(jnp.zeros((), acc) for _ in range(3))
 
         nu, nu_row, nu_col, res_row, res_col = map_leaves(
             lambda p: fields(p), 5, params)
@@ -186,6 +190,7 @@ def scale_by_came(
     def update_fn(
         updates: PyTree, state: CAMEState, params: PyTree = None
     ) -> tuple[PyTree, CAMEState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "came")
         decay_on = is_on(weight_decay)
         sdtype = scalar_dtype(updates)
