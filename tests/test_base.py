@@ -275,3 +275,88 @@ def test_a_total_read_by_every_leaf_is_fused_once() -> None:
         return len(step.lower(tree).compile().as_text())
 
     assert chars(60) / chars(20) < 3.2  # linear: 3; 7.1 with the bare chain of adds
+
+
+# --- issue 14 (items 6, 7, 11, 12) and issue 16 (item 4) ---------------------------------------
+
+
+def test_infinite_bounds_are_open_unless_asked_for() -> None:
+    # "[0, inf)" must reject inf (it used to accept it: prodigy(learning_rate=inf) built).
+    assert str(_base.NON_NEGATIVE) == "[0, inf)" and math.inf not in _base.NON_NEGATIVE
+    assert str(_base.POSITIVE) == "(0, inf)" and math.inf not in _base.POSITIVE
+    assert -math.inf not in Interval(upper=0.0) and str(Interval(upper=0.0)) == "(-inf, 0]"
+    unbounded = Interval(1.0, math.inf, upper_closed=True)
+    assert str(unbounded) == "[1, inf]" and math.inf in unbounded
+    # An integer range never contains inf, and says so.
+    steps = Interval(0, math.inf, integer=True, upper_closed=True)
+    assert str(steps) == "integer in [0, inf)" and math.inf not in steps
+    with pytest.raises(ValueError, match=r"learning_rate must be in \[0, inf\), got inf"):
+        _base.check("learning_rate", math.inf, _base.NON_NEGATIVE)
+    with pytest.raises(ValueError, match="nan"):
+        _base.check("eps", jnp.asarray(jnp.nan), _base.NON_NEGATIVE)
+
+
+def test_numbers_only_arguments_reject_callables() -> None:
+    schedule = optax.linear_schedule(1.0, 0.0, 10)
+    with pytest.raises(TypeError, match=r"max_lr must be a number.*inject_hyperparams"):
+        _base.check("max_lr", schedule, _base.POSITIVE)
+    with pytest.raises(TypeError, match="d0 must be a number"):
+        _base.check_all({"d0": _base.POSITIVE}, d0=lambda count: 1e-6)
+    _base.check("learning_rate", schedule, _base.NON_NEGATIVE)  # the schedule argument
+    _base.check("weight_decay", schedule, _base.NON_NEGATIVE, allow_schedule=True)
+    with pytest.raises(TypeError, match="learning_rate must be a number"):
+        _base.check("learning_rate", schedule, _base.NON_NEGATIVE, allow_schedule=False)
+
+
+def test_check_transformation_explains_factory_versus_transformation() -> None:
+    _base.check_transformation("inner", optax.adam(1e-3))
+    with pytest.raises(TypeError, match=r"got the callable 'adam'.*optax\.adam\(1e-3\)"):
+        _base.check_transformation("inner", optax.adam)
+    with pytest.raises(TypeError, match="got int"):
+        _base.check_transformation("inner", 3)
+
+
+def test_check_tree_match_names_both_trees_paths() -> None:
+    params = {"w": jnp.ones((2, 3)), "b": jnp.ones(3), "n": None}
+    _base.check_tree_match({"w": jnp.zeros((2, 3)), "b": jnp.zeros(3), "n": None}, params)
+    _base.check_tree_match({"w": jnp.zeros(1)}, None)  # no params given: nothing to compare
+    with pytest.raises(ValueError, match=r"only in updates: none; only in params: \['b'\]"):
+        _base.check_tree_match({"w": jnp.zeros((2, 3)), "n": None}, params)
+    with pytest.raises(ValueError, match=r"only in updates: \['c'\]; only in params: \['b'\]"):
+        _base.check_tree_match({"w": jnp.zeros((2, 3)), "c": jnp.zeros(3), "n": None}, params)
+    with pytest.raises(ValueError, match=r"\['b'\]: \(4,\) vs \(3,\)"):
+        _base.check_tree_match({"w": jnp.zeros((2, 3)), "b": jnp.zeros(4), "n": None}, params)
+    with pytest.raises(ValueError, match="different containers"):
+        _base.check_tree_match([jnp.ones(2), jnp.ones(2)], (jnp.ones(2), jnp.ones(2)))
+
+
+def test_complex_reductions_are_those_of_the_real_split() -> None:
+    a = jnp.asarray([1 + 2j, -3 + 0.5j], jnp.complex64)
+    b = jnp.asarray([0.5 - 1j, 2 + 4j], jnp.complex64)
+    ra = np.concatenate([np.real(a), np.imag(a)])
+    rb = np.concatenate([np.real(b), np.imag(b)])
+    vdot = _base.tree_vdot({"x": a}, {"x": b})
+    assert vdot.dtype == jnp.float32
+    np.testing.assert_allclose(float(vdot), ra @ rb, rtol=1e-6)
+    np.testing.assert_allclose(float(_base.tree_sq_norm({"x": a})), ra @ ra, rtol=1e-6)
+    np.testing.assert_allclose(float(_base.tree_norm({"x": a})), np.sqrt(ra @ ra), rtol=1e-6)
+    assert _base.scalar_dtype({"x": a}) == jnp.float32
+    with pytest.raises(ValueError, match=r"toy does not support complex parameters \(leaf"):
+        _base.check_real({"w": jnp.ones(2), "z": a}, "toy")
+    _base.check_real({"w": jnp.ones(2)}, "toy")
+
+
+def test_in_float32_for_float16_keeps_adam_finite_after_zero_gradients() -> None:
+    # Optax's Adam in float16: eps = 1e-8 underflows to 0, and a zero gradient after decayed
+    # moments gives 0 / 0. In float32 the same updates are finite and exactly 0.
+    params = jnp.ones(3, jnp.float16)
+    for tx, finite in ((optax.scale_by_adam(), False),
+                       (_base.in_float32_for_float16(optax.scale_by_adam()), True)):
+        state = tx.init(params)
+        for _ in range(3):
+            updates, state = tx.update(jnp.zeros(3, jnp.float16), state, params)
+        assert updates.dtype == jnp.float16
+        assert bool(jnp.all(jnp.isfinite(updates))) == finite
+    wrapped = _base.in_float32_for_float16(optax.scale_by_adam())
+    assert wrapped.init(params).mu.dtype == jnp.float32  # statistics in float32
+    assert wrapped.init(jnp.ones(3, jnp.bfloat16)).mu.dtype == jnp.bfloat16  # others as is

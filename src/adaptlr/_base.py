@@ -48,6 +48,7 @@ __all__ = [
     "NON_NEGATIVE",
     "POSITIVE",
     "PROBABILITY",
+    "SCHEDULE_ARGS",
     "UNIT_INTERVAL",
     "Interval",
     "ScalarOrSchedule",
@@ -56,13 +57,18 @@ __all__ = [
     "check",
     "check_all",
     "check_choice",
+    "check_real",
+    "check_transformation",
+    "check_tree_match",
     "computed_once",
+    "in_float32_for_float16",
     "is_checkable",
     "leaf_mean",
     "leaf_means_on_read",
     "map_leaves",
     "nonnegative_ratio",
     "own_copy",
+    "real_dtype",
     "recomputed_leaf_mean",
     "record_learning_rate",
     "resolve",
@@ -92,20 +98,32 @@ class Interval:
     """A range of valid values for a scalar hyperparameter.
 
     ``Interval(0, 1, upper_closed=False)`` is ``[0, 1)``. ``integer=True`` also requires an
-    integral value. The interval prints in the usual notation, which is what error messages use.
+    integral value. The interval prints in the usual notation, which is what error messages
+    use, and the printed range means what it says: an infinite bound is open unless asked for
+    (``Interval(0, math.inf)`` is ``[0, inf)`` and rejects ``inf``;
+    ``Interval(1, math.inf, upper_closed=True)`` is ``[1, inf]`` and accepts it, for arguments
+    where ``inf`` means "no limit"). ``NaN`` is in no interval.
 
     Attributes:
       lower, upper: the bounds (``-inf``/``inf`` for none).
       lower_closed, upper_closed: whether each bound belongs to the interval (an infinite
-        bound prints as open).
+        bound is open unless asked for).
       integer: also require an integral value.
     """
 
     lower: float = -math.inf
     upper: float = math.inf
-    lower_closed: bool = True
-    upper_closed: bool = True
+    #: ``None`` (the default): closed at a finite bound, open at an infinite one.
+    lower_closed: bool | None = None
+    upper_closed: bool | None = None
     integer: bool = False
+
+    def __post_init__(self) -> None:
+        for side, bound in (("lower_closed", self.lower), ("upper_closed", self.upper)):
+            closed = getattr(self, side)
+            if closed is None or (self.integer and math.isinf(bound)):
+                closed = math.isfinite(bound) if closed is None else False
+            object.__setattr__(self, side, bool(closed))
 
     def __contains__(self, value: float) -> bool:
         if isinstance(value, bool):
@@ -122,8 +140,8 @@ class Interval:
         return above and below
 
     def __str__(self) -> str:
-        left = "[" if self.lower_closed and math.isfinite(self.lower) else "("
-        right = "]" if self.upper_closed and math.isfinite(self.upper) else ")"
+        left = "[" if self.lower_closed else "("
+        right = "]" if self.upper_closed else ")"
         kind = "integer in " if self.integer else ""
         return f"{kind}{left}{_fmt(self.lower)}, {_fmt(self.upper)}{right}"
 
@@ -147,6 +165,12 @@ UNIT_INTERVAL = Interval(0.0, 1.0, upper_closed=False)
 PROBABILITY = Interval(0.0, 1.0)
 
 
+#: Arguments that take a schedule ``step -> value`` as well as a number. Every other
+#: hyperparameter is a number (or a tracer, under ``optax.inject_hyperparams``): a callable
+#: passed for it is rejected when the transformation is built.
+SCHEDULE_ARGS = frozenset({"learning_rate", "schedule"})
+
+
 def is_checkable(value: Any) -> bool:
     """Whether ``value`` is a concrete number that can be validated now.
 
@@ -159,20 +183,41 @@ def is_checkable(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating, bool))
 
 
-def check(name: str, value: Any, interval: Interval, *, allow_none: bool = False) -> None:
+def check(
+    name: str,
+    value: Any,
+    interval: Interval,
+    *,
+    allow_none: bool = False,
+    allow_schedule: bool | None = None,
+) -> None:
     """Raise ``ValueError`` unless ``value`` lies in ``interval``.
 
-    Traced values and schedules pass unchecked. ``None`` passes only with ``allow_none``.
-    A non-numeric value raises ``TypeError``.
+    Traced values pass unchecked. A schedule (any callable) passes for the arguments in
+    :data:`SCHEDULE_ARGS` (or with ``allow_schedule=True``) and raises ``TypeError`` for every
+    other argument, naming it and pointing to ``optax.inject_hyperparams``, the way to vary a
+    numbers-only hyperparameter during training. ``None`` passes only with ``allow_none``.
+    Any other non-numeric value raises ``TypeError``.
     """
     if value is None:
         if allow_none:
             return
         raise ValueError(f"{name} must be a number in {interval}, got None")
+    if allow_schedule is None:
+        allow_schedule = name in SCHEDULE_ARGS
+    if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+        if allow_schedule:
+            return
+        raise TypeError(
+            f"{name} must be a number in {interval}, not a callable ({value!r}): only the "
+            f"learning rate takes a schedule. To vary {name} during training, build the "
+            f"optimizer with optax.inject_hyperparams(<factory>)(...) and set "
+            f"state.hyperparams[{name!r}] between steps"
+        )
     if not is_checkable(value):
         if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, jax.core.Tracer):
             raise ValueError(f"{name} must be a scalar in {interval}, got shape {value.shape}")
-        if callable(value) or isinstance(value, jax.core.Tracer):
+        if isinstance(value, jax.core.Tracer):
             return
         raise TypeError(f"{name} must be a number in {interval}, got {type(value).__name__}")
     number = value.item() if isinstance(value, (jax.Array, np.ndarray)) else value
@@ -192,6 +237,27 @@ def check_all(ranges: Mapping[str, Interval], **values: Any) -> None:
         check(name, value, ranges[name], allow_none=False)
 
 
+def check_transformation(name: str, value: Any) -> None:
+    """Raise ``TypeError`` unless ``value`` is an ``optax.GradientTransformation``.
+
+    For wrappers (``mechanize``, ``cautious``, ...): passing the factory (``optax.adam``)
+    instead of a transformation built from it (``optax.adam(1e-3)``) fails here, when the
+    wrapper is built, with the fix in the message.
+    """
+    if isinstance(value, optax.GradientTransformation):
+        return
+    if callable(value):
+        what = getattr(value, "__name__", None) or type(value).__name__
+        raise TypeError(
+            f"{name} must be an optax.GradientTransformation, got the callable {what!r}: "
+            f"pass a built transformation such as optax.adam(1e-3), not the factory "
+            f"optax.adam"
+        )
+    raise TypeError(
+        f"{name} must be an optax.GradientTransformation, got {type(value).__name__}"
+    )
+
+
 def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:
@@ -209,8 +275,19 @@ def resolve(value: ScalarOrSchedule, count: jax.Array) -> jax.Array:
 
 
 def accumulation_dtype(dtype: Any) -> jnp.dtype:
-    """The dtype reductions over leaves of ``dtype`` accumulate in: at least float32."""
+    """The dtype reductions over leaves of ``dtype`` accumulate in: at least float32.
+
+    Complex leaves accumulate in complex64 or better; their reductions (norms, the real part
+    of ``<a, b>``) are real, in :func:`real_dtype` of this.
+    """
     return jnp.promote_types(jnp.dtype(dtype), jnp.float32)
+
+
+def real_dtype(dtype: Any) -> jnp.dtype:
+    """``dtype`` itself when real; the dtype of its real part when complex."""
+    dtype = jnp.dtype(dtype)
+    return jnp.dtype(jnp.finfo(dtype).dtype) if jnp.issubdtype(dtype, jnp.complexfloating) \
+        else dtype
 
 
 def scalar_dtype(tree: PyTree, state_dtype: Any = None) -> jnp.dtype:
@@ -218,9 +295,9 @@ def scalar_dtype(tree: PyTree, state_dtype: Any = None) -> jnp.dtype:
     or float64 when a leaf of ``tree`` (or ``state_dtype``) is float64."""
     dtype = jnp.dtype(jnp.float32)
     for leaf in jax.tree.leaves(tree):
-        dtype = jnp.promote_types(dtype, accumulation_dtype(jnp.asarray(leaf).dtype))
+        dtype = jnp.promote_types(dtype, real_dtype(accumulation_dtype(jnp.asarray(leaf).dtype)))
     if state_dtype is not None:
-        dtype = jnp.promote_types(dtype, accumulation_dtype(state_dtype))
+        dtype = jnp.promote_types(dtype, real_dtype(accumulation_dtype(state_dtype)))
     return jnp.dtype(dtype)
 
 
@@ -319,6 +396,18 @@ def _reduce(per_leaf: Callable[..., jax.Array], *trees: PyTree) -> jax.Array:
     return _leaf_terms(per_leaf, *trees)[0]
 
 
+def _vdot_leaf(x: jax.Array, y: jax.Array) -> jax.Array:
+    if jnp.iscomplexobj(x) or jnp.iscomplexobj(y):
+        return jnp.sum(jnp.real(jnp.conj(x) * y))
+    return jnp.sum(x * y)
+
+
+def _sq_leaf(x: jax.Array) -> jax.Array:
+    if jnp.iscomplexobj(x):
+        return jnp.sum(jnp.square(jnp.real(x)) + jnp.square(jnp.imag(x)))
+    return jnp.sum(jnp.square(x))
+
+
 def tree_vdot_by_leaf(a: PyTree, b: PyTree) -> tuple[jax.Array, PyTree]:
     """:func:`tree_vdot` (bit for bit) and its per-leaf terms, a tree like ``a`` of scalars.
 
@@ -326,16 +415,19 @@ def tree_vdot_by_leaf(a: PyTree, b: PyTree) -> tuple[jax.Array, PyTree]:
     pass that reads it, without tying every leaf to the total (which slows XLA's copy
     insertion, superlinearly in the number of leaves).
     """
-    return _leaf_terms(lambda x, y: jnp.sum(x * y), a, b)
+    return _leaf_terms(_vdot_leaf, a, b)
 
 
 def tree_vdot(a: PyTree, b: PyTree) -> jax.Array:
-    """``sum(a * b)`` over all leaves, accumulated in float32 or better (real parameters).
+    """``sum(a * b)`` over all leaves, accumulated in float32 or better.
+
+    For complex leaves, the real inner product ``sum(Re(conj(a) * b))``: the inner product of
+    the same numbers split into real and imaginary parts.
 
     Args:
       a, b: pytrees of the same structure and shapes.
     """
-    return _reduce(lambda x, y: jnp.sum(x * y), a, b)
+    return _reduce(_vdot_leaf, a, b)
 
 
 def tree_sum(tree: PyTree) -> jax.Array:
@@ -348,8 +440,8 @@ def tree_sum(tree: PyTree) -> jax.Array:
 
 
 def tree_sq_norm(tree: PyTree) -> jax.Array:
-    """Squared Euclidean norm of the whole tree."""
-    return _reduce(lambda x: jnp.sum(jnp.square(x)), tree)
+    """Squared Euclidean norm of the whole tree (``sum |x|^2`` for complex leaves)."""
+    return _reduce(_sq_leaf, tree)
 
 
 def tree_norm(tree: PyTree) -> jax.Array:
@@ -399,6 +491,106 @@ def map_leaves(fn: Any, n_out: int, tree: PyTree, *others: PyTree | None) -> tup
 def tree_size(tree: PyTree) -> int:
     """Number of scalar entries in the tree (a Python int, known at trace time)."""
     return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+# --------------------------------------------------------------------------------------------
+# Checks on the trees a transformation is given
+# --------------------------------------------------------------------------------------------
+
+
+def check_tree_match(
+    updates: PyTree, reference: PyTree, *, name: str = "updates", reference_name: str = "params",
+    shapes: bool = True,
+) -> None:
+    """Raise ``ValueError`` unless ``updates`` has the structure (and leaf shapes) of ``reference``.
+
+    Called by every method's ``update`` at trace time (no cost in the compiled step), with the
+    parameters or a state tree shaped like them: a gradient tree with a missing, extra or
+    renamed entry, or a leaf of another shape, fails there with the differing paths of both
+    trees instead of a ``zip`` error deep inside the method or a shape error in
+    ``optax.apply_updates``. ``None`` leaves (and Optax's masked-out nodes) count as absent
+    on both sides. A ``reference`` of ``None`` (``update`` called without ``params``) checks
+    nothing.
+    """
+    if reference is None:
+        return
+    got, got_def = jax.tree_util.tree_flatten_with_path(updates)
+    want, want_def = jax.tree_util.tree_flatten_with_path(reference)
+    if got_def != want_def:  # type: ignore[operator]
+        got_paths = [jax.tree_util.keystr(p) for p, _ in got]
+        want_paths = [jax.tree_util.keystr(p) for p, _ in want]
+        only_got = [p for p in got_paths if p not in set(want_paths)]
+        only_want = [p for p in want_paths if p not in set(got_paths)]
+        if only_got or only_want:
+            detail = (f"only in {name}: {_short(only_got)}; "
+                      f"only in {reference_name}: {_short(only_want)}")
+        else:
+            detail = f"same entries, different containers: {got_def} vs {want_def}"
+        raise ValueError(f"{name} and {reference_name} have different tree structures ({detail})")
+    if not shapes:
+        return
+    bad = [
+        f"{jax.tree_util.keystr(p)}: {jnp.shape(g)} vs {jnp.shape(w)}"
+        for (p, g), (_, w) in zip(got, want, strict=True)
+        if jnp.shape(g) != jnp.shape(w)
+    ]
+    if bad:
+        raise ValueError(f"{name} and {reference_name} have leaves of different shapes "
+                         f"({name} vs {reference_name}): {_short(bad)}")
+
+
+def _short(items: list[str], limit: int = 8) -> str:
+    if not items:
+        return "none"
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def check_real(params: PyTree, method: str) -> None:
+    """Raise ``ValueError`` if a leaf of ``params`` is complex: for methods (in ``init``) whose
+    per-entry statistics have no complex form here.
+
+    Methods that support complex parameters treat ``z = a + ib`` as the pair ``(a, b)``:
+    their trajectory is the one on the real and imaginary parts split into separate leaves,
+    which the conformance suite checks.
+    """
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if jnp.iscomplexobj(leaf):
+            raise ValueError(
+                f"{method} does not support complex parameters (leaf "
+                f"{jax.tree_util.keystr(path)} is {jnp.asarray(leaf).dtype}): optimise the real "
+                f"and imaginary parts as separate real leaves, or use a method that supports "
+                f"complex parameters (see CONTRIBUTING.md, 'Complex parameters')"
+            )
+
+
+def in_float32_for_float16(
+    inner: optax.GradientTransformation,
+) -> optax.GradientTransformationExtraArgs:
+    """``inner`` run on float32 copies of float16 leaves (state included); other dtypes as is.
+
+    For bases whose statistics float16 cannot hold: Adam's ``eps = 1e-8`` and the squares of
+    small gradients underflow to 0 in float16 (``0 / 0`` after zero gradients), and squares
+    above 65504 overflow. The updates are returned in the dtype of the incoming updates.
+    Costs float32 state for float16 parameters; bfloat16 (float32's exponent range) and
+    wider dtypes are untouched, so the wrapper is the identity for them.
+    """
+    inner = optax.with_extra_args_support(inner)
+
+    def up(x: Any) -> Any:
+        return x.astype(jnp.float32) if jnp.asarray(x).dtype == jnp.float16 else x
+
+    def init_fn(params: PyTree) -> Any:
+        return inner.init(jax.tree.map(up, params))
+
+    def update_fn(
+        updates: PyTree, state: Any, params: PyTree = None, **extra: Any
+    ) -> tuple[PyTree, Any]:
+        wide = None if params is None else jax.tree.map(up, params)
+        new, state = inner.update(jax.tree.map(up, updates), state, wide, **extra)
+        return jax.tree.map(lambda u, g: u.astype(jnp.asarray(g).dtype), new, updates), state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,9 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import optax
 
 from adaptlr._base import (
@@ -28,7 +31,8 @@ from adaptlr._base import (
     POSITIVE,
     UNIT_INTERVAL,
     Interval,
-    check_all,
+    check,
+    check_tree_match,
     record_learning_rate,
 )
 
@@ -160,7 +164,59 @@ def all_specs() -> list[MethodSpec]:
 # --------------------------------------------------------------------------------------------
 
 _ADAM_RANGES = {"learning_rate": NON_NEGATIVE, "b1": UNIT_INTERVAL, "b2": UNIT_INTERVAL,
-                "eps": NON_NEGATIVE}
+                "eps": NON_NEGATIVE, "eps_root": NON_NEGATIVE}
+_ADAMW_RANGES = {**_ADAM_RANGES, "weight_decay": NON_NEGATIVE}
+_SGD_RANGES = {"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL}
+_ADAGRAD_RANGES = {"learning_rate": NON_NEGATIVE, "initial_accumulator_value": NON_NEGATIVE,
+                   "eps": NON_NEGATIVE}
+_RMSPROP_RANGES = {"learning_rate": NON_NEGATIVE, "decay": UNIT_INTERVAL, "eps": NON_NEGATIVE,
+                   "initial_scale": NON_NEGATIVE, "momentum": UNIT_INTERVAL}
+_ADAFACTOR_RANGES = {
+    "learning_rate": NON_NEGATIVE,
+    "min_dim_size_to_factor": Interval(0, math.inf, integer=True),
+    "decay_rate": Interval(0.0, math.inf, lower_closed=False),
+    "decay_offset": NON_NEGATIVE,
+    "clipping_threshold": POSITIVE,
+    "momentum": UNIT_INTERVAL,
+    "weight_decay_rate": NON_NEGATIVE,
+    "eps": POSITIVE,
+}
+_LION_RANGES = {"learning_rate": NON_NEGATIVE, "b1": UNIT_INTERVAL, "b2": UNIT_INTERVAL,
+                "weight_decay": NON_NEGATIVE}
+
+# Arguments of Optax's factories that are not numbers, and how each is checked.
+_FLAGS = ("nesterov", "eps_in_sqrt", "centered", "bias_correction",
+          "multiply_by_parameter_scale", "factored")
+_DTYPES = ("accumulator_dtype", "mu_dtype", "dtype_momentum")
+_MASKS = ("mask", "weight_decay_mask")
+# Numbers that Optax lets be ``None`` (off), and numbers it takes as a schedule as well.
+_OPTIONAL = ("momentum", "clipping_threshold", "weight_decay_rate")
+_SCHEDULED = ("learning_rate", "weight_decay", "weight_decay_rate")
+
+
+def _check_option(name: str, value: Any) -> None:
+    """Validate one non-numeric argument of an Optax factory (see :data:`_FLAGS` etc.)."""
+    if name in _FLAGS:
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+    elif name in _DTYPES:
+        if value is not None:
+            try:
+                dtype = jnp.dtype(value)
+            except TypeError:
+                raise TypeError(f"{name} must be a floating dtype or None, got {value!r}") \
+                    from None
+            if not jnp.issubdtype(dtype, jnp.floating):
+                raise TypeError(f"{name} must be a floating dtype or None, got {value!r}")
+    elif name in _MASKS:
+        if value is None or callable(value):
+            return
+        bad = [leaf for leaf in jax.tree.leaves(value) if not isinstance(leaf, (bool, np.bool_))]
+        if bad:
+            raise TypeError(f"{name} must be None, a predicate params -> tree of bools, or a "
+                            f"tree of bools, got a tree with leaf {bad[0]!r}")
+    else:  # pragma: no cover - guarded by _baseline's coverage check
+        raise KeyError(name)
 
 
 def _baseline(
@@ -169,16 +225,37 @@ def _baseline(
 ) -> Callable[..., optax.GradientTransformation]:
     """Optax's optimizer, validated, followed by a pass-through that records the learning rate.
 
-    The arithmetic is Optax's, bit for bit: :func:`adaptlr.record_learning_rate` does not touch
-    the updates.
+    Every argument of the Optax factory is checked when the optimizer is built: numbers
+    against ``ranges`` (NaN, out-of-range values and callables for numbers-only arguments
+    raise), flags must be ``bool``, dtypes floating, masks trees of bools or predicates.
+    Building the wrapper fails if an argument of the factory is not covered, so a new Optax
+    argument cannot slip through unchecked. ``update`` checks that the gradients have the
+    parameters' tree structure and shapes. The arithmetic is Optax's, bit for bit:
+    :func:`adaptlr.record_learning_rate` does not touch the updates.
     """
     signature = inspect.signature(optax_factory)
+    uncovered = [k for k in signature.parameters
+                 if k not in ranges and k not in (*_FLAGS, *_DTYPES, *_MASKS)]
+    if uncovered:
+        raise TypeError(f"no validation for argument(s) {uncovered} of {optax_factory}")
 
     def factory(*args: Any, **kwargs: Any) -> optax.GradientTransformation:
         bound = signature.bind(*args, **kwargs)
-        check_all(ranges, **{k: v for k, v in bound.arguments.items() if k in ranges})
+        for k, v in bound.arguments.items():
+            if k in ranges:
+                check(k, v, ranges[k], allow_none=k in _OPTIONAL,
+                      allow_schedule=k in _SCHEDULED)
+            else:
+                _check_option(k, v)
         lr = bound.arguments["learning_rate"]
-        return optax.chain(optax_factory(*args, **kwargs), record_learning_rate(lr))
+        tx = optax.with_extra_args_support(optax_factory(*args, **kwargs))
+
+        def update_fn(updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
+            check_tree_match(updates, params)
+            return tx.update(updates, state, params, **extra)
+
+        checked = optax.GradientTransformationExtraArgs(tx.init, update_fn)
+        return optax.chain(checked, record_learning_rate(lr))
 
     name = getattr(optax_factory, "__name__", None) or optax_factory.func.__name__  # type: ignore[attr-defined]
     factory.__doc__ = f"``optax.{name}`` with validation and a learning-rate record."
@@ -188,39 +265,41 @@ def _baseline(
     return factory
 
 
-def _sgd(learning_rate: Any, momentum: Any = None, nesterov: bool = False) -> Any:
-    return optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
+def _sgd(learning_rate: Any, momentum: Any = None, nesterov: bool = False,
+         accumulator_dtype: Any = None) -> Any:
+    return optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov,
+                     accumulator_dtype=accumulator_dtype)
 
 
 _sgd.__name__ = "sgd"
 
 _BASELINES = [
     MethodSpec(
-        "sgd", _baseline(_sgd, {"learning_rate": NON_NEGATIVE}), "baseline",
+        "sgd", _baseline(_sgd, _SGD_RANGES), "baseline",
         Paper("Robbins and Monro", 1951, "A stochastic approximation method",
               "Annals of Mathematical Statistics", "robbins1951stochastic"),
-        {"learning_rate": 1e-3}, 0.0, ranges={"learning_rate": NON_NEGATIVE},
+        {"learning_rate": 1e-3}, 0.0, ranges=_SGD_RANGES,
         description="plain stochastic gradient descent",
     ),
     MethodSpec(
         "sgd_momentum",
-        _baseline(_sgd, {"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL}),
+        _baseline(_sgd, _SGD_RANGES),
         "baseline",
         Paper("Polyak", 1964, "Some methods of speeding up the convergence of iteration methods",
               "USSR Computational Mathematics and Mathematical Physics", "polyak1964some"),
         {"learning_rate": 1e-3, "momentum": 0.9}, 4.0,
-        ranges={"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL},
+        ranges=_SGD_RANGES,
         description="SGD with heavy-ball momentum",
     ),
     MethodSpec(
         "sgd_nesterov",
-        _baseline(_sgd, {"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL}),
+        _baseline(_sgd, _SGD_RANGES),
         "baseline",
         Paper("Sutskever, Martens, Dahl and Hinton", 2013,
               "On the importance of initialization and momentum in deep learning", "ICML",
               "sutskever2013importance"),
         {"learning_rate": 1e-3, "momentum": 0.9, "nesterov": True}, 4.0,
-        ranges={"learning_rate": NON_NEGATIVE, "momentum": UNIT_INTERVAL},
+        ranges=_SGD_RANGES,
         description="SGD with Nesterov momentum",
     ),
     MethodSpec(
@@ -231,83 +310,73 @@ _BASELINES = [
         description="Adam",
     ),
     MethodSpec(
-        "adamw", _baseline(optax.adamw, {**_ADAM_RANGES, "weight_decay": NON_NEGATIVE}),
+        "adamw", _baseline(optax.adamw, _ADAMW_RANGES),
         "baseline",
         Paper("Loshchilov and Hutter", 2019, "Decoupled weight decay regularization", "ICLR",
               "loshchilov2019decoupled"),
         {"learning_rate": 1e-3, "weight_decay": 1e-4}, 8.0,
-        ranges={**_ADAM_RANGES, "weight_decay": NON_NEGATIVE},
+        ranges=_ADAMW_RANGES,
         description="Adam with decoupled weight decay",
     ),
     MethodSpec(
-        "nadamw", _baseline(optax.nadamw, {**_ADAM_RANGES, "weight_decay": NON_NEGATIVE}),
+        "nadamw", _baseline(optax.nadamw, _ADAMW_RANGES),
         "baseline",
         Paper("Dozat", 2016, "Incorporating Nesterov momentum into Adam", "ICLR Workshop",
               "dozat2016incorporating"),
         {"learning_rate": 1e-3, "weight_decay": 1e-4}, 8.0,
-        ranges={**_ADAM_RANGES, "weight_decay": NON_NEGATIVE},
+        ranges=_ADAMW_RANGES,
         description="Nesterov Adam with decoupled weight decay",
     ),
     MethodSpec(
         "adagrad",
-        _baseline(optax.adagrad, {"learning_rate": NON_NEGATIVE,
-                                  "initial_accumulator_value": NON_NEGATIVE,
-                                  "eps": NON_NEGATIVE}),
+        _baseline(optax.adagrad, _ADAGRAD_RANGES),
         "baseline",
         Paper("Duchi, Hazan and Singer", 2011,
               "Adaptive subgradient methods for online learning and stochastic optimization",
               "JMLR", "duchi2011adaptive"),
         {"learning_rate": 0.1}, 4.0,
-        ranges={"learning_rate": NON_NEGATIVE, "initial_accumulator_value": NON_NEGATIVE,
-                "eps": NON_NEGATIVE},
+        ranges=_ADAGRAD_RANGES,
         description="AdaGrad",
     ),
     MethodSpec(
         "rmsprop",
-        _baseline(optax.rmsprop, {"learning_rate": NON_NEGATIVE, "decay": UNIT_INTERVAL,
-                                  "eps": NON_NEGATIVE}),
+        _baseline(optax.rmsprop, _RMSPROP_RANGES),
         "baseline",
         Paper("Tieleman and Hinton", 2012, "Lecture 6.5 - RMSProp", "COURSERA",
               "tieleman2012rmsprop"),
         {"learning_rate": 1e-3}, 4.0,
-        ranges={"learning_rate": NON_NEGATIVE, "decay": UNIT_INTERVAL, "eps": NON_NEGATIVE},
+        ranges=_RMSPROP_RANGES,
         description="RMSProp",
     ),
     MethodSpec(
         "adafactor",
-        _baseline(optax.adafactor, {"learning_rate": NON_NEGATIVE,
-                                    "decay_rate": Interval(0.0, math.inf, lower_closed=False),
-                                    "clipping_threshold": POSITIVE}),
+        _baseline(optax.adafactor, _ADAFACTOR_RANGES),
         "baseline",
         Paper("Shazeer and Stern", 2018,
               "Adafactor: Adaptive learning rates with sublinear memory cost", "ICML",
               "shazeer2018adafactor"),
         {"learning_rate": 1e-2}, 0.0,
-        ranges={"learning_rate": NON_NEGATIVE,
-                "decay_rate": Interval(0.0, math.inf, lower_closed=False),
-                "clipping_threshold": POSITIVE},
+        ranges=_ADAFACTOR_RANGES,
         description="Adafactor (factored second moments)",
     ),
     MethodSpec(
         "lion",
-        _baseline(optax.lion, {"learning_rate": NON_NEGATIVE, "b1": UNIT_INTERVAL,
-                               "b2": UNIT_INTERVAL, "weight_decay": NON_NEGATIVE}),
+        _baseline(optax.lion, _LION_RANGES),
         "baseline",
         Paper("Chen et al.", 2023, "Symbolic discovery of optimization algorithms", "NeurIPS",
               "chen2023symbolic"),
         {"learning_rate": 1e-4}, 4.0,
-        ranges={"learning_rate": NON_NEGATIVE, "b1": UNIT_INTERVAL, "b2": UNIT_INTERVAL,
-                "weight_decay": NON_NEGATIVE},
+        ranges=_LION_RANGES,
         description="Lion (sign momentum)",
     ),
     MethodSpec(
-        "lamb", _baseline(optax.lamb, {**_ADAM_RANGES, "weight_decay": NON_NEGATIVE}),
+        "lamb", _baseline(optax.lamb, _ADAMW_RANGES),
         "baseline",
         Paper("You et al.", 2020,
               "Large batch optimization for deep learning: Training BERT in 76 minutes",
               "ICLR", "you2020large"),
         {"learning_rate": 1e-3}, 8.0,
-        ranges={**_ADAM_RANGES, "weight_decay": NON_NEGATIVE},
+        ranges=_ADAMW_RANGES,
         description="LAMB (layer-wise trust ratio on Adam)",
     ),
 ]

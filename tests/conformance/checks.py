@@ -102,10 +102,12 @@ def run(
 
 def assert_finite(tree: PyTree, what: str) -> None:
     for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        arr = np.asarray(jnp.asarray(leaf).astype(jnp.float32)) if jnp.issubdtype(
-            jnp.asarray(leaf).dtype, jnp.inexact) else None
-        if arr is not None:
-            assert np.all(np.isfinite(arr)), f"non-finite {what} at {jax.tree_util.keystr(path)}"
+        leaf = jnp.asarray(leaf)
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            continue
+        # At least float32 (NumPy's isfinite on bfloat16), never narrower than the leaf.
+        arr = np.asarray(leaf.astype(jnp.promote_types(leaf.dtype, jnp.float32)))
+        assert np.all(np.isfinite(arr)), f"non-finite {what} at {jax.tree_util.keystr(path)}"
 
 
 def assert_trees_close(a: PyTree, b: PyTree, rtol: float = F32_RTOL, atol: float = F32_ATOL,
@@ -152,10 +154,13 @@ def check_no_retrace(spec: MethodSpec) -> None:
         traces += 1
         return make_step(spec, tx, sum_of_squares_loss)(params, state)
 
-    jitted = jax.jit(step)
+    # The documented training step: parameters and state donated (a state with two leaves
+    # on one buffer fails here with "Attempt to donate the same buffer twice").
+    jitted = jax.jit(step, donate_argnums=(0, 1))
     for _ in range(3):
         params, state = jitted(params, state)
     assert traces == 1, f"update retraced: {traces} traces for 3 calls (state changed type?)"
+    _assert_no_aliases(state, params, "after a donated step")
 
 
 def check_vmap_matches_separate_runs(spec: MethodSpec) -> None:
@@ -210,13 +215,60 @@ def _state_dtypes_follow_params(state: Any, params: PyTree, dtype: Any) -> None:
                 f"parameters (expected the parameter dtype or {accumulation_dtype(dtype)})")
 
 
+#: Gradient magnitude of the finite-input contract's large-gradient phase, per dtype: the
+#: square of every entry, summed over the phase's 10 steps, is finite in the dtype
+#: (CONTRIBUTING.md, "Finite input, finite output").
+LARGE_GRADIENT = {"float16": 50.0, "bfloat16": 1e15, "float32": 1e15, "float64": 1e15}
+
+
+#: Methods whose rule itself makes the step grow faster than the gradient's square, so no
+#: dtype holds it for gradients near the square root of the largest value. They are exempt
+#: from the large-gradient run only (documented in their docstrings).
+LARGE_GRADIENT_EXEMPT = {
+    # The learned rate moves by beta g.u ~ |g|^2 per step and multiplies g: the update grows
+    # like |g|^3 (SGD-HD's documented limit; the optional max_lr guard bounds it).
+    "hypergradient_sgd": "learned rate ~ |g|^2, update ~ |g|^3",
+    # The log step sizes move by theta * delta * g * h ~ |g|^2 and are exponentiated.
+    "idbd": "log step sizes move by ~ |g|^2 and are exponentiated",
+}
+
+
+def _update_step(spec: MethodSpec, tx: optax.GradientTransformation) -> Callable[..., Any]:
+    """A jitted ``(params, state, grads, value) -> (params, state)``."""
+
+    @jax.jit
+    def step(params: PyTree, state: Any, grads: PyTree, value: jax.Array) -> tuple[PyTree, Any]:
+        updates, state = tx.update(grads, state, params, **update_kwargs(spec, value))
+        return optax.apply_updates(params, updates), state
+
+    return step
+
+
 def _check_dtype(spec: MethodSpec, dtype: Any) -> None:
+    """Five steps on the quadratic in ``dtype``, then the finite-input contract.
+
+    The contract (CONTRIBUTING.md): no NaN or inf in parameters or state from finite inputs
+    whose squares fit the dtype. Two runs from a fresh state: 50 zero gradients, then 10
+    ordinary ones (statistics that decayed to zero must not give 0/0 or underflow to a zero
+    denominator); and 10 gradients of magnitude ``LARGE_GRADIENT[dtype]`` (squared statistics
+    must not overflow). One compiled step serves all three runs.
+    """
+    name = jnp.dtype(dtype).name
     params = small_params(dtype=dtype)
     tx = spec.build()
     state0 = tx.init(params)
-    out, state = run(spec, tx, params, steps=5)
-    assert_finite(out, f"{jnp.dtype(dtype).name} params")
-    assert_finite(state, f"{jnp.dtype(dtype).name} state")
+    step = _update_step(spec, tx)
+    grad_fn = jax.value_and_grad(sum_of_squares_loss)
+
+    def ordinary(params: PyTree, state: Any, steps: int) -> tuple[PyTree, Any]:
+        for _ in range(steps):
+            value, grads = grad_fn(params)
+            params, state = jax.block_until_ready(step(params, state, grads, value))
+        return params, state
+
+    out, state = ordinary(params, state0, 5)
+    assert_finite(out, f"{name} params")
+    assert_finite(state, f"{name} state")
     for leaf in jax.tree.leaves(out):
         assert leaf.dtype == jnp.dtype(dtype), f"parameters changed dtype to {leaf.dtype}"
     for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(state0), jax.tree.leaves(state),
@@ -226,6 +278,32 @@ def _check_dtype(spec: MethodSpec, dtype: Any) -> None:
             f"{jnp.asarray(a).dtype} -> {jnp.asarray(b).dtype}")
     _state_dtypes_follow_params(state, params, dtype)
 
+    # Contract, large gradients: 10 of fixed signs.
+    big = LARGE_GRADIENT[name] if spec.name not in LARGE_GRADIENT_EXEMPT else 1.0
+    grads = jax.tree.map(lambda x: jnp.where(x >= 0, big, -big).astype(x.dtype), params)
+    value = jnp.asarray(0.5 * big * big * sum(x.size for x in jax.tree.leaves(params)),
+                        jnp.float32)
+    p, s = params, tx.init(params)
+    for i in range(10):
+        p, s = jax.block_until_ready(step(p, s, grads, value))
+        assert_finite(p, f"{name} params after {i + 1} gradients of magnitude {big:g}")
+        assert_finite(s, f"{name} state after {i + 1} gradients of magnitude {big:g}")
+
+    # Contract, zero gradients: 50, then 10 ordinary ones. Not for Optax's own
+    # baselines in float16: Optax's Adam, AdamW, NAdamW, RMSProp and Adafactor divide 0 by
+    # an eps that underflows to 0 in float16 (adaptlr passes Optax's arithmetic through).
+    if spec.family == "baseline" and name == "float16":
+        return
+    p, s = params, tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    zero_value = jnp.zeros((), jnp.float32)
+    for _ in range(50):
+        p, s = step(p, s, zeros, zero_value)
+    assert_finite(s, f"{name} state after 50 zero gradients")
+    p, s = ordinary(p, s, 10)
+    assert_finite(p, f"{name} params after 50 zero gradients and 10 ordinary ones")
+    assert_finite(s, f"{name} state after 50 zero gradients and 10 ordinary ones")
+
 
 def check_float32(spec: MethodSpec) -> None:
     _check_dtype(spec, jnp.float32)
@@ -233,6 +311,10 @@ def check_float32(spec: MethodSpec) -> None:
 
 def check_bfloat16(spec: MethodSpec) -> None:
     _check_dtype(spec, jnp.bfloat16)
+
+
+def check_float16(spec: MethodSpec) -> None:
+    _check_dtype(spec, jnp.float16)
 
 
 def check_float64(spec: MethodSpec) -> None:
@@ -289,6 +371,14 @@ def check_inject_hyperparams(spec: MethodSpec) -> None:
     moved = any(not np.array_equal(np.asarray(a), np.asarray(b))
                 for a, b in zip(jax.tree.leaves(nxt), jax.tree.leaves(halved), strict=True))
     assert moved, "changing the injected learning rate does not change the update"
+    # learning_rate = 0 from the start means no step (CONTRIBUTING.md; the same compiled step).
+    if spec.learning_rate_arg == "learning_rate":
+        p, s = params, injected.init(params)
+        s.hyperparams[spec.learning_rate_arg] = jnp.zeros_like(lr)
+        for _ in range(3):
+            p, s = step(p, s)
+        assert_finite(s, "state at learning_rate=0")
+        assert_trees_equal(p, params, "parameters after 3 steps at learning_rate=0")
 
 
 def run_recording_values(
@@ -484,6 +574,141 @@ def check_state_bytes(spec: MethodSpec) -> None:
     assert declared <= nbytes <= declared + slack, (
         f"state holds {nbytes} bytes for 65536 float32 params; registry declares "
         f"{spec.state_bytes_per_param} B/param = {declared:.0f} (+ up to {slack} for scalars)")
+
+
+def _buffer_ids(tree: PyTree) -> list[tuple[str, int]]:
+    out = []
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        if isinstance(leaf, jax.Array) and leaf.size:
+            out.append((jax.tree_util.keystr(path), leaf.unsafe_buffer_pointer()))
+    return out
+
+
+def _assert_no_aliases(state: Any, params: PyTree, when: str) -> None:
+    seen: dict[int, str] = {p: f"params{k}" for k, p in _buffer_ids(params)}
+    for path, pointer in _buffer_ids(state):
+        other = seen.get(pointer)
+        assert other is None, (
+            f"{when}: state leaf {path} shares its buffer with {other} (a training step that "
+            f"donates the state fails with 'Attempt to donate the same buffer twice')")
+        seen[pointer] = f"state{path}"
+
+
+def check_state_buffers_distinct(spec: MethodSpec) -> None:
+    """No two state leaves, nor a state leaf and a parameter, share a buffer after ``init``:
+    the standard training step donates both (``check_no_retrace`` runs that donated step)."""
+    params = small_params()
+    _assert_no_aliases(spec.build().init(params), params, "after init")
+
+
+def check_mismatched_trees(spec: MethodSpec) -> None:
+    """A gradient tree that does not match the parameters fails in ``update`` at trace time
+    with a ``ValueError`` naming the differing paths (missing key, extra key, other shape)."""
+    tx = spec.build()
+    params = small_params()
+    state = tx.init(params)
+    value = jnp.ones((), jnp.float32)
+    cases = {
+        "missing key": ({"w": params["w"]}, "['b']"),
+        "extra key": ({**params, "extra": jnp.ones(2)}, "['extra']"),
+        "other shape": ({"w": params["w"], "b": jnp.ones(4)}, "['b']"),
+    }
+    for what, (grads, path) in cases.items():
+        try:
+            jax.eval_shape(lambda g: tx.update(g, state, params, **update_kwargs(spec, value)),
+                           grads)
+        except ValueError as e:
+            assert path in str(e), f"{what}: the error does not name {path}: {e}"
+        else:
+            raise AssertionError(f"{what}: update accepted a gradient tree unlike the params")
+
+
+#: How each registered method treats complex parameters (CONTRIBUTING.md, "Complex
+#: parameters"). "split": ``z = a + ib`` is the pair ``(a, b)``, and the trajectory equals the
+#: method's on the real and imaginary parts stacked into a real leaf. "per_entry": Optax's own
+#: per-entry statistics (``|g|^2`` moments, ``sign(z) = z/|z|``), checked for invariance under
+#: a rotation of each entry's phase (which a ``g * g`` moment or a real-only step breaks).
+#: Every other method raises ``ValueError`` at ``init``.
+COMPLEX_SPLIT = frozenset({
+    "sgd", "sgd_momentum", "sgd_nesterov", "schedule_free_sgd", "dog", "ldog", "dowg",
+    "mechanic_sgd", "adagrad_norm", "sps", "alig", "hypergradient_sgd",
+})
+COMPLEX_PER_ENTRY = frozenset({
+    "adam", "adamw", "nadamw", "adagrad", "rmsprop", "adafactor", "lion", "lamb",
+    "mechanic_adam", "hypergradient_adam",
+})
+
+
+def _complex_problem(phase: float = 0.0) -> tuple[PyTree, PyTree]:
+    rotation = jnp.exp(1j * phase).astype(jnp.complex64)
+    x = small_params()
+    y = small_params(seed=5)
+    z = {k: (x[k] + 1j * y[k]).astype(jnp.complex64) * rotation for k in x}
+    t = {k: (0.5 - 0.25j) * jnp.ones_like(z[k]) * rotation for k in z}
+    return z, t
+
+
+def _complex_runner(spec: MethodSpec) -> Callable[[PyTree, PyTree], PyTree]:
+    """``(params, target) -> params`` after 8 steps on ``sum_i c_i |z_i - t_i|^2``; one
+    compiled step per tree shape (the rotated problem reuses the complex one's)."""
+    tx = spec.build()
+
+    def loss(p: PyTree, target: PyTree) -> jax.Array:
+        return sum((1.0 + 0.5 * i) * jnp.sum(jnp.square(jnp.abs(p[k] - target[k])))
+                   for i, k in enumerate(sorted(p)))
+
+    @jax.jit
+    def step(p: PyTree, s: Any, target: PyTree) -> tuple[PyTree, Any]:
+        value, grads = jax.value_and_grad(loss)(p, target)
+        # JAX's gradient of a real function of z is the conjugate of the descent direction.
+        grads = jax.tree.map(jnp.conj, grads)
+        updates, s = tx.update(grads, s, p, **update_kwargs(spec, value))
+        return optax.apply_updates(p, updates), s
+
+    def run_complex(params: PyTree, target: PyTree) -> PyTree:
+        state = tx.init(params)
+        for _ in range(8):
+            params, state = step(params, state, target)
+        return params
+
+    return run_complex
+
+
+def check_complex(spec: MethodSpec) -> None:
+    z, t = _complex_problem()
+    run_complex = _complex_runner(spec)
+    if spec.name in COMPLEX_SPLIT:
+        out = run_complex(z, t)
+        stack = lambda tree: {k: jnp.stack([jnp.real(v), jnp.imag(v)])  # noqa: E731
+                              for k, v in tree.items()}
+        split = run_complex(stack(z), stack(t))
+        for k in out:
+            assert out[k].dtype == jnp.complex64, f"{k}: complex parameters became {out[k].dtype}"
+        assert_trees_close(stack(out), split, what="complex run vs real/imaginary split")
+        assert not np.allclose(np.asarray(out["w"]), np.asarray(z["w"])), "nothing moved"
+    elif spec.name in COMPLEX_PER_ENTRY:
+        out = run_complex(z, t)
+        phase = 0.7
+        rotated = run_complex(*_complex_problem(phase))
+        for k in out:
+            assert out[k].dtype == jnp.complex64, f"{k}: complex parameters became {out[k].dtype}"
+        assert_finite(jax.tree.map(jnp.abs, out), "complex params")
+        turned = jax.tree.map(lambda x: x * jnp.exp(1j * phase).astype(jnp.complex64), out)
+        assert_trees_close(jax.tree.map(jnp.real, rotated), jax.tree.map(jnp.real, turned),
+                           rtol=1e-4, atol=1e-5, what="rotated problem, real part")
+        assert_trees_close(jax.tree.map(jnp.imag, rotated), jax.tree.map(jnp.imag, turned),
+                           rtol=1e-4, atol=1e-5, what="rotated problem, imaginary part")
+        assert not np.allclose(np.asarray(out["w"]), np.asarray(z["w"])), "nothing moved"
+    else:
+        tx = spec.build()
+        try:
+            tx.init(z)
+        except ValueError as e:
+            assert "complex" in str(e), f"init raised without saying why: {e}"
+        else:
+            raise AssertionError(
+                "init accepted complex parameters: support them (and list the method in "
+                "COMPLEX_SPLIT or COMPLEX_PER_ENTRY) or call _base.check_real in init")
 
 
 CHECKS: dict[str, Callable[[MethodSpec], None]] = {

@@ -16,7 +16,7 @@ import optax
 import pytest
 
 from adaptlr import registry
-from adaptlr._base import NON_NEGATIVE, check_all
+from adaptlr._base import NON_NEGATIVE, check_all, check_real, check_tree_match
 
 from . import checks, problems
 from .targets import TARGETS, Target
@@ -34,10 +34,23 @@ def _sgd_like(
     check_all({"learning_rate": NON_NEGATIVE}, learning_rate=learning_rate)
 
     def init(params: Any) -> _State:
+        if flaw not in ("accepts_complex", "real_part_only"):
+            check_real(params, "sgd_like")
+        if flaw == "aliased_state":  # one buffer for two state leaves
+            zero = jnp.zeros((), jnp.float32)
+            return _State(zero, zero)  # type: ignore[arg-type]
         return _State(jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32))
 
     def update(updates: Any, state: _State, params: Any = None) -> tuple[Any, _State]:
+        if flaw != "no_tree_check":
+            check_tree_match(updates, params)
         lr = jnp.asarray(learning_rate, jnp.float32)
+        if flaw == "moves_at_zero_lr":
+            lr = lr + 1e-3
+        if flaw == "fourth_power":  # a statistic that squares squares: inf from |g| = 1e15
+            quartic = sum(jnp.sum(jnp.square(jnp.square(g.astype(jnp.float32))))
+                          for g in jax.tree.leaves(updates))
+            lr = lr * (1.0 + 0.0 * quartic)
         count = state.count + 1
         if flaw == "nan_on_zero":  # normalises by the gradient norm without a guard
             norm = jnp.sqrt(sum(jnp.sum(g.astype(jnp.float32) ** 2)
@@ -51,6 +64,8 @@ def _sgd_like(
             count = count.astype(jnp.float32)
         if flaw == "reads_param_key":  # assumes the whole parameter tree is always present
             lr = lr + 0.0 * jnp.sum(params["b"])
+        if flaw == "real_part_only":  # complex entries stepped along the real axis only
+            updates = jax.tree.map(lambda g: jnp.real(g).astype(g.dtype), updates)
         out = jax.tree.map(lambda g: (-lr * g).astype(g.dtype), updates)
         if flaw == "stale_record":
             return out, _State(count, state.effective_lr)
@@ -102,6 +117,12 @@ def test_a_correct_method_passes_the_checks_used_below(broken: Any) -> None:
         ("reads_param_key", "masked"),
         ("reads_param_key", "multi_transform"),
         ("reads_param_key", "odd_trees"),
+        ("aliased_state", "state_buffers_distinct"),
+        ("no_tree_check", "mismatched_trees"),
+        ("accepts_complex", "complex"),
+        ("moves_at_zero_lr", "inject_hyperparams"),
+        ("fourth_power", "float32"),
+        ("fourth_power", "bfloat16"),
     ],
 )
 def test_check_fails_on_broken_method(broken: Any, flaw: str, check: str) -> None:
@@ -125,3 +146,20 @@ def test_state_bytes_check_fails_on_wrong_declaration(broken: Any) -> None:
                                 spec.defaults, 8.0)
     with pytest.raises(AssertionError, match="declares"):
         checks.check_state_bytes(wrong)
+
+
+@pytest.mark.parametrize("support", ["COMPLEX_SPLIT", "COMPLEX_PER_ENTRY"])
+def test_complex_check_fails_on_a_real_only_step(broken: Any, monkeypatch: Any,
+                                                 support: str) -> None:
+    # Listed as supporting complex numbers, but the imaginary parts never move: neither the
+    # split trajectory nor the rotated problem is matched.
+    spec = broken("real_part_only")
+    monkeypatch.setattr(checks, support, getattr(checks, support) | {spec.name})
+    with pytest.raises(AssertionError):
+        checks.check_complex(spec)
+
+
+def test_complex_check_passes_for_sgd_listed_as_split(broken: Any, monkeypatch: Any) -> None:
+    spec = broken("accepts_complex")  # plain SGD, which does treat z as (a, b)
+    monkeypatch.setattr(checks, "COMPLEX_SPLIT", checks.COMPLEX_SPLIT | {spec.name})
+    checks.check_complex(spec)

@@ -334,7 +334,9 @@ def test_no_momentum_stores_no_first_moment() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        ({"learning_rate": 0.0}, "learning_rate"),
+        # learning_rate = 0 is valid (no step; one rule for every method, CONTRIBUTING.md).
+        ({"learning_rate": -1.0}, "learning_rate"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
         ({"b1": 1.0}, "b1"),
         ({"b2": -0.1}, "b2"),
         ({"b3": 1.5}, "b3"),

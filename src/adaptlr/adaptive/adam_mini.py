@@ -26,6 +26,8 @@ from adaptlr._base import (
     accumulation_dtype,
     check,
     check_all,
+    check_real,
+    check_tree_match,
     resolve,
 )
 from adaptlr._docstrings import args_from
@@ -278,6 +280,7 @@ def scale_by_adam_mini(
         return mask(params) if callable(mask) else mask
 
     def init_fn(params: PyTree) -> AdamMiniState:
+        check_real(params, "Adam-mini")
         specs = blocks(params)
 
         def nu0(p: jax.Array, spec: Any) -> jax.Array:
@@ -294,6 +297,7 @@ def scale_by_adam_mini(
     def update_fn(
         updates: PyTree, state: AdamMiniState, params: PyTree = None
     ) -> tuple[PyTree, AdamMiniState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "adam_mini")
         decay_on = is_on(weight_decay)
         sdtype = scalar_dtype(updates)

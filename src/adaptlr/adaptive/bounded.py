@@ -24,6 +24,8 @@ from adaptlr._base import (
     check,
     check_all,
     check_choice,
+    check_real,
+    check_tree_match,
     resolve,
 )
 from adaptlr._docstrings import args_from
@@ -260,18 +262,20 @@ def scale_by_adabound(
     decoupled = decouple_weight_decay
 
     def init_fn(params: PyTree) -> AdaBoundState:
+        check_real(params, "AdaBound/AMSBound")
         return AdaBoundState(
             count=jnp.zeros((), jnp.int32),
             base_lr=jnp.zeros((), scalar_dtype(params)),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             nu_max=zeros_like_tree(params) if amsbound else (),
-            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 5,
+            record_scalars=tuple(jnp.zeros((), scalar_dtype(params)) for _ in range(5)),
         )
 
     def update_fn(
         updates: PyTree, state: AdaBoundState, params: PyTree = None
     ) -> tuple[PyTree, AdaBoundState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "adabound")
         decay_on = is_on(weight_decay)
         sdtype = state.base_lr.dtype
@@ -529,17 +533,19 @@ def scale_by_adamod(
               weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> AdaModState:
+        check_real(params, "AdaMod")
         return AdaModState(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             eta=zeros_like_tree(params),
-            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 2,
+            record_scalars=tuple(jnp.zeros((), scalar_dtype(params)) for _ in range(2)),
         )
 
     def update_fn(
         updates: PyTree, state: AdaModState, params: PyTree = None
     ) -> tuple[PyTree, AdaModState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "adamod")
         decay_on = is_on(weight_decay)
         sdtype = scalar_dtype(updates)

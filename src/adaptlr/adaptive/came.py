@@ -22,6 +22,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     resolve,
 )
 from adaptlr._docstrings import args_from
@@ -166,6 +168,8 @@ def scale_by_came(
               clip_threshold=clip_threshold, weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> CAMEState:
+        check_real(params, "CAME")
+
         def fields(p: jax.Array) -> tuple[jax.Array, ...]:
             # A new buffer for every field: a state that holds one array twice cannot be
             # donated (jit rejects "the same buffer twice").
@@ -188,6 +192,7 @@ def scale_by_came(
     def update_fn(
         updates: PyTree, state: CAMEState, params: PyTree = None
     ) -> tuple[PyTree, CAMEState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "came")
         decay_on = is_on(weight_decay)
         sdtype = scalar_dtype(updates)

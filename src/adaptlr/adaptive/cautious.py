@@ -20,6 +20,10 @@ from adaptlr._base import (
     accumulation_dtype,
     check_all,
     check_choice,
+    check_real,
+    check_transformation,
+    check_tree_match,
+    in_float32_for_float16,
     scale_by_learning_rate,
 )
 
@@ -118,14 +122,17 @@ def cautious(
       masks whatever ``inner`` returns: wrap the part that should be masked, as above.
     """
     check_choice("rescale", rescale, RESCALINGS)
+    check_transformation("inner", inner)
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: PyTree) -> CautiousState:
+        check_real(params, "cautious")
         return CautiousState(inner.init(params))
 
     def update_fn(
         updates: PyTree, state: CautiousState, params: PyTree = None, **extra: Any
     ) -> tuple[PyTree, CautiousState]:
+        check_tree_match(updates, params)
         new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra)
 
         def leaf(u: jax.Array, g: jax.Array) -> jax.Array:
@@ -198,7 +205,9 @@ def cautious_adamw(
     check_all(RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
               weight_decay=weight_decay)
     return optax.chain(
-        cautious(optax.scale_by_adam(b1=b1, b2=b2, eps=eps), descent=False, rescale=rescale),
+        # float16: Adam's moments in float32 (eps = 1e-8 underflows; 0/0 after zero gradients).
+        cautious(in_float32_for_float16(optax.scale_by_adam(b1=b1, b2=b2, eps=eps)),
+                 descent=False, rescale=rescale),
         optax.add_decayed_weights(weight_decay),
         scale_by_learning_rate(learning_rate),
     )

@@ -23,6 +23,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     resolve,
 )
 from adaptlr._docstrings import args_from
@@ -232,6 +234,7 @@ def scale_by_stable_adamw(
               weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> StableAdamWState:
+        check_real(params, "StableAdamW")
         return StableAdamWState(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
@@ -243,6 +246,7 @@ def scale_by_stable_adamw(
     def update_fn(
         updates: PyTree, state: StableAdamWState, params: PyTree = None
     ) -> tuple[PyTree, StableAdamWState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "stable_adamw")
         decay_on = is_on(weight_decay)
         sdtype = scalar_dtype(updates)
@@ -364,16 +368,18 @@ def scale_by_adam_atan2(
               weight_decay=weight_decay, a=a, b=b)
 
     def init_fn(params: PyTree) -> AdamAtan2State:
+        check_real(params, "Adam-atan2")
         return AdamAtan2State(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
-            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 3,
+            record_scalars=tuple(jnp.zeros((), scalar_dtype(params)) for _ in range(3)),
         )
 
     def update_fn(
         updates: PyTree, state: AdamAtan2State, params: PyTree = None
     ) -> tuple[PyTree, AdamAtan2State]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "adam_atan2")
         decay_on = is_on(weight_decay)
         sdtype = scalar_dtype(updates)

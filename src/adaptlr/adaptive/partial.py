@@ -23,6 +23,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     is_checkable,
     resolve,
 )
@@ -202,17 +204,19 @@ def scale_by_padam(
               weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> PAdamState:
+        check_real(params, "PAdam")
         return PAdamState(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
             nu=zeros_like_tree(params),
             nu_max=zeros_like_tree(params) if amsgrad else (),
-            record_scalars=(jnp.zeros((), scalar_dtype(params)),) * 3,
+            record_scalars=tuple(jnp.zeros((), scalar_dtype(params)) for _ in range(3)),
         )
 
     def update_fn(
         updates: PyTree, state: PAdamState, params: PyTree = None
     ) -> tuple[PyTree, PAdamState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "padam")
         decay_on = is_on(weight_decay)
         sdtype = scalar_dtype(updates)
@@ -331,6 +335,7 @@ def scale_by_qhadam(
               weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> QHAdamState:
+        check_real(params, "QHAdam")
         return QHAdamState(
             count=jnp.zeros((), jnp.int32),
             mu=zeros_like_tree(params),
@@ -341,6 +346,7 @@ def scale_by_qhadam(
     def update_fn(
         updates: PyTree, state: QHAdamState, params: PyTree = None
     ) -> tuple[PyTree, QHAdamState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "qhadam")
         decay_on = is_on(weight_decay)
         sdtype = scalar_dtype(updates)

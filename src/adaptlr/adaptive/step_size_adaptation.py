@@ -31,6 +31,8 @@ from adaptlr._base import (
     PyTree,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     tree_vdot,
     written_after,
 )
@@ -179,6 +181,7 @@ def scale_by_delta_bar_delta(
     check_all(DELTA_BAR_DELTA_RANGES, learning_rate=learning_rate, kappa=kappa, phi=phi, b1=b1)
 
     def init_fn(params: PyTree) -> ScaleByDeltaBarDeltaState:
+        check_real(params, "delta-bar-delta")
         return ScaleByDeltaBarDeltaState(
             count=jnp.zeros((), jnp.int32),
             bar_delta=_zeros(params, accumulate=False),
@@ -188,6 +191,7 @@ def scale_by_delta_bar_delta(
     def update_fn(
         updates: PyTree, state: ScaleByDeltaBarDeltaState, params: PyTree = None
     ) -> tuple[PyTree, ScaleByDeltaBarDeltaState]:
+        check_tree_match(updates, params)
         del params
         eps_prev = state.step_sizes
 
@@ -308,6 +312,7 @@ def scale_by_idbd(
     check_all(IDBD_RANGES, learning_rate=learning_rate, meta_learning_rate=meta_learning_rate)
 
     def init_fn(params: PyTree) -> ScaleByIdbdState:
+        check_real(params, "IDBD")
         return ScaleByIdbdState(
             count=jnp.zeros((), jnp.int32),
             trace=_zeros(params, accumulate=True),
@@ -322,6 +327,7 @@ def scale_by_idbd(
         curvature: PyTree | None = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByIdbdState]:
+        check_tree_match(updates, params)
         del params, extra_args
         alpha_prev = state.step_sizes
         curv = _curvature(updates, curvature)
@@ -441,6 +447,7 @@ def scale_by_autostep(
               meta_learning_rate=meta_learning_rate, tau=tau)
 
     def init_fn(params: PyTree) -> ScaleByAutostepState:
+        check_real(params, "Autostep")
         return ScaleByAutostepState(
             count=jnp.zeros((), jnp.int32),
             trace=_zeros(params, accumulate=True),
@@ -456,6 +463,7 @@ def scale_by_autostep(
         curvature: PyTree | None = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByAutostepState]:
+        check_tree_match(updates, params)
         del params, extra_args
         alpha_prev = state.step_sizes
         curv = jax.tree.map(lambda c, a: c.astype(a.dtype), _curvature(updates, curvature),

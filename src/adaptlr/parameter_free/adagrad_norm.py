@@ -15,6 +15,7 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_tree_match,
     resolve,
     tree_sq_norm,
 )
@@ -85,6 +86,7 @@ def scale_by_adagrad_norm(
     def update_fn(
         updates: PyTree, state: ScaleByAdagradNormState, params: PyTree = None
     ) -> tuple[PyTree, ScaleByAdagradNormState]:
+        check_tree_match(updates, params)
         del params
         dtype = state.sum_sq.dtype
         sum_sq = state.sum_sq + tree_sq_norm(updates).astype(dtype)

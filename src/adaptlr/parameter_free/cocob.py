@@ -13,6 +13,8 @@ from adaptlr._base import (
     NON_NEGATIVE,
     PyTree,
     check_all,
+    check_real,
+    check_tree_match,
     is_checkable,
     leaf_means_on_read,
     map_leaves,
@@ -136,6 +138,8 @@ def scale_by_cocob(
     check_all(RANGES, alpha=alpha, eps=eps)
 
     def init_fn(params: PyTree) -> COCOBState:
+        check_real(params, "COCOB")
+
         def zeros(x: jax.Array) -> jax.Array:
             return jnp.zeros(x.shape, state_dtype or x.dtype)
 
@@ -153,6 +157,7 @@ def scale_by_cocob(
     def update_fn(
         updates: PyTree, state: COCOBState, params: PyTree = None
     ) -> tuple[PyTree, COCOBState]:
+        check_tree_match(updates, params)
         if params is None:
             raise ValueError("scale_by_cocob needs the current parameters: update(g, state, x)")
 

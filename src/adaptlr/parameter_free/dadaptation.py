@@ -49,6 +49,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     check,
     check_all,
+    check_real,
+    check_tree_match,
     is_checkable,
     resolve,
     scalar_dtype,
@@ -94,7 +96,7 @@ RANGES: dict[str, Interval] = {
     "weight_decay": NON_NEGATIVE,
     "d0": POSITIVE,
     # Below 1 would be the same as 1 (d never decreases); inf means unrestricted growth.
-    "growth_rate": Interval(1.0, math.inf),
+    "growth_rate": Interval(1.0, math.inf, upper_closed=True),  # inf: no limit
 }
 
 
@@ -233,6 +235,7 @@ def scale_by_dadapt_sgd(
     growth_rate: float | jax.Array = math.inf,
     *,
     state_dtype: Any = None,
+    max_lr: float | None = None,
 ) -> optax.GradientTransformation:
     r"""D-Adapted SGD (dual averaging with a distance estimate), without the descent sign.
 
@@ -261,6 +264,18 @@ def scale_by_dadapt_sgd(
       state_dtype: dtype of the per-parameter state (keyword-only); ``None`` follows the
         parameters. ``jnp.float32`` keeps the statistics of bfloat16 models accurate (in
         bfloat16, decays such as ``sqrt(b2)`` round to 1).
+      max_lr: optional guard (keyword-only), in ``(0, inf)``: the step size
+        :math:`\lambda_k` is capped at ``max_lr`` (the dual-averaging sums then accumulate
+        the capped steps). ``None`` (default): no cap, the paper's and the reference's rule.
+
+    Limits:
+      The step size :math:`\lambda_k = \gamma d_k / \|g_0\|` is fixed by the *first*
+      gradient's norm for the whole run. If the first gradient is much smaller than later ones
+      (a warm start at a near-stationary point, a first batch of easy examples, a loss
+      that is scaled up later), every later step is too large by the same factor: with a first
+      gradient 100 times smaller than the next ones, the parameters reach inf within 8 to 35
+      steps on ordinary problems. Start from a representative gradient, or set ``max_lr`` to
+      a step size SGD tolerates on the problem.
 
     Example:
       >>> import jax.numpy as jnp, adaptlr
@@ -284,9 +299,11 @@ def scale_by_dadapt_sgd(
     """
     check_all(SGD_RANGES, learning_rate=learning_rate, momentum=momentum,
               weight_decay=weight_decay, d0=d0, growth_rate=growth_rate)
+    check("max_lr", max_lr, POSITIVE, allow_none=True)
     _check_state_dtype(state_dtype)
 
     def init_fn(params: PyTree) -> DAdaptSGDState:
+        check_real(params, "D-Adapt SGD")
         dtype = scalar_dtype(params, state_dtype)
         return DAdaptSGDState(
             count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
@@ -297,6 +314,7 @@ def scale_by_dadapt_sgd(
 
     def update_fn(updates: PyTree, state: DAdaptSGDState,
                   params: PyTree = None) -> tuple[PyTree, DAdaptSGDState]:
+        check_tree_match(updates, params)
         if params is None:
             raise ValueError(_NO_PARAMS.format(name="scale_by_dadapt_sgd"))
         dtype = state.d.dtype
@@ -305,6 +323,8 @@ def scale_by_dadapt_sgd(
         g0 = jax.lax.cond(state.g0_norm > 0, lambda: state.g0_norm,
                           lambda: tree_norm(updates).astype(dtype))
         dlr = _ratio(state.d * lr, g0)
+        if max_lr is not None:  # the optional guard (default off)
+            dlr = jnp.minimum(dlr, _scalar(max_lr, dtype))
         grads = _coupled_decay(updates, params, weight_decay, dtype)
         inner, terms = tree_vdot_by_leaf(grads, state.s)
         numerator = state.numerator + dlr * inner.astype(dtype)
@@ -344,8 +364,12 @@ def dadapt_sgd(
     growth_rate: float | jax.Array = math.inf,
     *,
     state_dtype: Any = None,
+    max_lr: float | None = None,
 ) -> optax.GradientTransformation:
     """D-Adapted SGD, ready to use: :func:`scale_by_dadapt_sgd` followed by the descent sign.
+
+    Read "Limits" in :func:`scale_by_dadapt_sgd`: the step size is set by the first
+    gradient's norm (``max_lr`` is the optional guard).
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, adaptlr
@@ -359,7 +383,7 @@ def dadapt_sgd(
     """
     return optax.chain(
         scale_by_dadapt_sgd(learning_rate, momentum, weight_decay, d0, growth_rate,
-                            state_dtype=state_dtype),
+                            state_dtype=state_dtype, max_lr=max_lr),
         optax.scale(-1.0),
     )
 
@@ -445,6 +469,7 @@ def scale_by_dadapt_adagrad(
     _check_state_dtype(state_dtype)
 
     def init_fn(params: PyTree) -> DAdaptAdaGradState:
+        check_real(params, "D-Adapt AdaGrad")
         dtype = scalar_dtype(params, state_dtype)
         return DAdaptAdaGradState(
             count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
@@ -456,6 +481,7 @@ def scale_by_dadapt_adagrad(
 
     def update_fn(updates: PyTree, state: DAdaptAdaGradState,
                   params: PyTree = None) -> tuple[PyTree, DAdaptAdaGradState]:
+        check_tree_match(updates, params)
         if params is None:
             raise ValueError(_NO_PARAMS.format(name="scale_by_dadapt_adagrad"))
         dtype = state.d.dtype
@@ -629,6 +655,7 @@ def scale_by_dadapt_adam(
     needs_params = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> DAdaptAdamState:
+        check_real(params, "D-Adapt Adam")
         dtype = scalar_dtype(params, state_dtype)
         return DAdaptAdamState(
             count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
@@ -639,6 +666,7 @@ def scale_by_dadapt_adam(
 
     def update_fn(updates: PyTree, state: DAdaptAdamState,
                   params: PyTree = None) -> tuple[PyTree, DAdaptAdamState]:
+        check_tree_match(updates, params)
         if needs_params and params is None:
             raise ValueError(_NO_PARAMS.format(name="scale_by_dadapt_adam with weight_decay"))
         dtype = state.d.dtype
@@ -841,6 +869,7 @@ def scale_by_dadapt_adan(
     needs_params = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> DAdaptAdanState:
+        check_real(params, "D-Adapt Adan")
         dtype = scalar_dtype(params, state_dtype)
         return DAdaptAdanState(
             count=jnp.zeros((), jnp.int32), k=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
@@ -852,6 +881,7 @@ def scale_by_dadapt_adan(
 
     def update_fn(updates: PyTree, state: DAdaptAdanState,
                   params: PyTree = None) -> tuple[PyTree, DAdaptAdanState]:
+        check_tree_match(updates, params)
         if needs_params and params is None:
             raise ValueError(_NO_PARAMS.format(name="scale_by_dadapt_adan with weight_decay"))
         dtype = state.d.dtype
@@ -1021,6 +1051,7 @@ def scale_by_dadapt_lion(
     needs_params = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> DAdaptLionState:
+        check_real(params, "D-Adapt Lion")
         dtype = scalar_dtype(params, state_dtype)
         return DAdaptLionState(
             count=jnp.zeros((), jnp.int32), d=_scalar(d0, dtype),
@@ -1030,6 +1061,7 @@ def scale_by_dadapt_lion(
 
     def update_fn(updates: PyTree, state: DAdaptLionState,
                   params: PyTree = None) -> tuple[PyTree, DAdaptLionState]:
+        check_tree_match(updates, params)
         if needs_params and params is None:
             raise ValueError(_NO_PARAMS.format(name="scale_by_dadapt_lion with weight_decay"))
         dtype = state.d.dtype

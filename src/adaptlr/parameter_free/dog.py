@@ -23,7 +23,9 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_tree_match,
     own_copy,
+    real_dtype,
     resolve,
     scalar_dtype,
     tree_norm,
@@ -76,6 +78,8 @@ def _flatten(tree: PyTree) -> tuple[list[Any], Any]:
 
 def _leaf_sq_norm(x: jax.Array) -> jax.Array:
     x = x.astype(accumulation_dtype(x.dtype))
+    if jnp.iscomplexobj(x):  # |z|^2: z = a + ib counts as the pair (a, b)
+        x = jnp.abs(x)
     return jnp.sum(jnp.square(x)) if x.size else jnp.zeros((), x.dtype)
 
 
@@ -193,6 +197,7 @@ def scale_by_dog(
     def update_fn(
         updates: PyTree, state: DoGState, params: PyTree = None
     ) -> tuple[PyTree, DoGState]:
+        check_tree_match(updates, params)
         _require_params(params, "scale_by_dog")
         dtype = state.max_distance.dtype
         distance = tree_norm(jax.tree.map(_difference, params, state.init_params))
@@ -333,7 +338,7 @@ def scale_by_ldog(
 
     def init_fn(params: PyTree) -> LDoGState:
         leaves, treedef = _flatten(params)
-        dtypes = [accumulation_dtype(x.dtype) for x in leaves]
+        dtypes = [real_dtype(accumulation_dtype(x.dtype)) for x in leaves]
         if init_eta is None:
             r_eps = [
                 (reps_rel * (1 + jnp.sqrt(_leaf_sq_norm(x)))).astype(d)
@@ -352,6 +357,7 @@ def scale_by_ldog(
     def update_fn(
         updates: PyTree, state: LDoGState, params: PyTree = None
     ) -> tuple[PyTree, LDoGState]:
+        check_tree_match(updates, params)
         _require_params(params, "scale_by_ldog")
         grads, treedef = _flatten(updates)
         xs = treedef.flatten_up_to(params)
@@ -497,6 +503,7 @@ def scale_by_dowg(
     def update_fn(
         updates: PyTree, state: DoWGState, params: PyTree = None
     ) -> tuple[PyTree, DoWGState]:
+        check_tree_match(updates, params)
         _require_params(params, "scale_by_dowg")
         dtype = state.max_sq_distance.dtype
         sq_distance = tree_sq_norm(jax.tree.map(_difference, params, state.init_params))
@@ -623,6 +630,7 @@ def polynomial_decay_averaging(
     def update_fn(
         updates: PyTree, state: PolynomialDecayAveragingState, params: PyTree = None
     ) -> tuple[PyTree, PolynomialDecayAveragingState]:
+        check_tree_match(updates, params)
         _require_params(params, "polynomial_decay_averaging")
         t = optax.safe_increment(state.count)
 

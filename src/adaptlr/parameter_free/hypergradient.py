@@ -22,12 +22,16 @@ import optax
 
 from adaptlr._base import (
     NON_NEGATIVE,
+    POSITIVE,
     UNIT_INTERVAL,
     Interval,
     PyTree,
     accumulation_dtype,
+    check,
     check_all,
     check_choice,
+    check_tree_match,
+    in_float32_for_float16,
     is_checkable,
     leaf_mean,
     scalar_dtype,
@@ -60,6 +64,8 @@ _COMMON: dict[str, Interval] = {
     "meta_learning_rate": NON_NEGATIVE,
 }
 SGD_RANGES: dict[str, Interval] = {**_COMMON, "momentum": UNIT_INTERVAL}
+#: The optional bound on the learned rate (``None``: unbounded, the paper's rule).
+MAX_LR_RANGE = POSITIVE
 ADAM_RANGES: dict[str, Interval] = {
     **_COMMON, "b1": UNIT_INTERVAL, "b2": UNIT_INTERVAL, "eps": NON_NEGATIVE,
 }
@@ -111,6 +117,7 @@ def _scale_by_hypergradient(
     meta_learning_rate: Any,
     rule: str,
     per_parameter: bool,
+    max_lr: float | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     def alpha_like(params: PyTree, value: Any) -> PyTree:
         if per_parameter:
@@ -134,11 +141,14 @@ def _scale_by_hypergradient(
         params: PyTree = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByHypergradientState]:
+        check_tree_match(updates, params)
         del extra_args
         alpha = _next_learning_rate(
             state.learning_rate, updates, state.previous_direction, meta_learning_rate, rule,
             per_parameter,
         )
+        if max_lr is not None:  # the optional guard: |alpha| <= max_lr
+            alpha = jax.tree.map(lambda a: jnp.clip(a, -max_lr, max_lr), alpha)
         alpha = optax.tree.cast_like(alpha, state.learning_rate)
         u, inner_state = direction.update(updates, state.inner_state, params)
         u = optax.tree.cast_like(u, state.previous_direction)
@@ -165,6 +175,7 @@ def scale_by_hypergradient_sgd(
     nesterov: bool = False,
     rule: str = "additive",
     per_parameter: bool = False,
+    max_lr: float | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """SGD-HD: (momentum) SGD whose learning rate is learned by hypergradient descent.
 
@@ -195,6 +206,18 @@ def scale_by_hypergradient_sgd(
       nesterov: Nesterov momentum.
       rule: ``"additive"`` or ``"multiplicative"``.
       per_parameter: learn a learning rate per parameter entry instead of one global value.
+      max_lr: optional guard, in ``(0, inf)``: the learned rate is clipped to
+        ``[-max_lr, max_lr]`` after each hypergradient step. ``None`` (default): unbounded,
+        as in the paper.
+
+    Limits:
+      The learned rate is unbounded. It grows by :math:`\\beta\\, g_t\\cdot u_{t-1}` per step,
+      which is of the order of :math:`\\beta \\lVert g\\rVert^2`: with large gradients it can
+      grow past the stability limit :math:`2/L` within a few steps and the run diverges
+      (at the defaults, on :math:`\\tfrac12\\lVert x\\rVert^2` from :math:`x_0 = 10^4` per
+      entry, the parameters reach inf at the fifth step). Scale :math:`\\beta` to your
+      gradient norms, or set ``max_lr`` (e.g. to the largest learning rate plain SGD
+      tolerates on the problem).
 
     Example:
       >>> import jax, jax.numpy as jnp, adaptlr
@@ -217,13 +240,14 @@ def scale_by_hypergradient_sgd(
     """
     check_all(SGD_RANGES, learning_rate=learning_rate, meta_learning_rate=meta_learning_rate,
               momentum=momentum)
+    check("max_lr", max_lr, MAX_LR_RANGE, allow_none=True)
     check_choice("rule", rule, RULES)
     if is_checkable(momentum) and float(momentum) == 0.0 and not nesterov:
         direction = optax.identity()
     else:
         direction = optax.trace(decay=momentum, nesterov=nesterov)
     return _scale_by_hypergradient(direction, learning_rate, meta_learning_rate, rule,
-                                   per_parameter)
+                                   per_parameter, max_lr)
 
 
 @args_from(scale_by_hypergradient_sgd)
@@ -235,6 +259,7 @@ def hypergradient_sgd(
     nesterov: bool = False,
     rule: str = "additive",
     per_parameter: bool = False,
+    max_lr: float | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """SGD-HD (Baydin et al., ICLR 2018): :math:`\\theta_t = \\theta_{t-1} - \\alpha_t u_t`.
 
@@ -256,7 +281,8 @@ def hypergradient_sgd(
     """
     return optax.chain(
         scale_by_hypergradient_sgd(learning_rate, meta_learning_rate, momentum,
-                                   nesterov=nesterov, rule=rule, per_parameter=per_parameter),
+                                   nesterov=nesterov, rule=rule, per_parameter=per_parameter,
+                                   max_lr=max_lr),
         optax.scale(-1.0),
     )
 
@@ -270,6 +296,7 @@ def scale_by_hypergradient_adam(
     *,
     rule: str = "additive",
     per_parameter: bool = False,
+    max_lr: float | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam-HD: Adam whose learning rate is learned by hypergradient descent.
 
@@ -290,6 +317,8 @@ def scale_by_hypergradient_adam(
       eps: Adam's :math:`\\epsilon`, range ``[0, inf)``.
       rule: ``"additive"`` or ``"multiplicative"``.
       per_parameter: learn a learning rate per parameter entry.
+      max_lr: optional bound on the learned rate, in ``(0, inf)`` (``None``: unbounded); see
+        :func:`scale_by_hypergradient_sgd`'s "Limits".
 
     Example:
       >>> import jax.numpy as jnp, adaptlr
@@ -312,12 +341,18 @@ def scale_by_hypergradient_adam(
       step, so later tensors see a learning rate already moved by earlier tensors' partial
       hypergradients; we take the paper's single dot product over all parameters.
       Weight decay of the reference: chain ``optax.add_decayed_weights`` before.
+      For float16 parameters Adam's moments are kept and its direction computed in float32
+      (``eps = 1e-8`` underflows in float16; the state turned NaN at the first step).
     """
     check_all(ADAM_RANGES, learning_rate=learning_rate, meta_learning_rate=meta_learning_rate,
               b1=b1, b2=b2, eps=eps)
+    check("max_lr", max_lr, MAX_LR_RANGE, allow_none=True)
     check_choice("rule", rule, RULES)
-    return _scale_by_hypergradient(optax.scale_by_adam(b1=b1, b2=b2, eps=eps), learning_rate,
-                                   meta_learning_rate, rule, per_parameter)
+    # float16: Adam's eps and small squared gradients underflow; its moments are kept in
+    # float32 (in_float32_for_float16), as the other methods keep statistics.
+    return _scale_by_hypergradient(
+        in_float32_for_float16(optax.scale_by_adam(b1=b1, b2=b2, eps=eps)), learning_rate,
+        meta_learning_rate, rule, per_parameter, max_lr)
 
 
 @args_from(scale_by_hypergradient_adam)
@@ -330,6 +365,7 @@ def hypergradient_adam(
     *,
     rule: str = "additive",
     per_parameter: bool = False,
+    max_lr: float | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam-HD (Baydin et al., ICLR 2018): Adam with a learning rate learned by hypergradients.
 
@@ -351,7 +387,7 @@ def hypergradient_adam(
     """
     return optax.chain(
         scale_by_hypergradient_adam(learning_rate, meta_learning_rate, b1, b2, eps, rule=rule,
-                                    per_parameter=per_parameter),
+                                    per_parameter=per_parameter, max_lr=max_lr),
         optax.scale(-1.0),
     )
 
@@ -430,6 +466,12 @@ def hypergradient(
     """
     check_all(_COMMON, learning_rate=learning_rate, meta_learning_rate=meta_learning_rate)
     check_choice("rule", rule, RULES)
+    if isinstance(optimizer_factory, optax.GradientTransformation) or not callable(
+            optimizer_factory):
+        raise TypeError(
+            f"optimizer_factory must be an optimizer factory such as optax.adam (called here "
+            f"with learning_rate=...), got {type(optimizer_factory).__name__}: pass the "
+            f"factory, not a built transformation such as optax.adam(1e-3)")
 
     def build(alpha: Any) -> optax.GradientTransformationExtraArgs:
         return optax.with_extra_args_support(
@@ -451,6 +493,7 @@ def hypergradient(
         params: PyTree = None,
         **extra_args: Any,
     ) -> tuple[PyTree, HypergradientState]:
+        check_tree_match(updates, params)
         # The tangent is the derivative of a descent update (-alpha u), so u = -tangent.
         minus_u = state.previous_tangent
         alpha = _next_learning_rate(

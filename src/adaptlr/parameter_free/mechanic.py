@@ -17,6 +17,9 @@ from adaptlr._base import (
     ScalarOrSchedule,
     check,
     check_all,
+    check_transformation,
+    check_tree_match,
+    in_float32_for_float16,
     own_copy,
     resolve,
     scalar_dtype,
@@ -58,7 +61,7 @@ class MechanicState(NamedTuple):
     delta: PyTree  # Delta_t, shaped like the parameters, with store_delta; else EmptyState()
     scale: jax.Array  # s_t, one per beta (scalar dtype)
     max_product: jax.Array  # m_t, running max of |h| (scalar dtype)
-    sum_sq_products: jax.Array  # v_t, discounted sum of h^2 (scalar dtype)
+    root_sum_sq_products: jax.Array  # sqrt(v_t), v_t the discounted sum of h^2 (scalar dtype)
     reward: jax.Array  # r_t, clipped discounted reward (scalar dtype)
     effective_lr: jax.Array  # shape=(), scalar dtype: learning_rate * sum(s) at the last update
 
@@ -154,8 +157,13 @@ def mechanize(
       :math:`(x_\mathrm{ref} - x_t) + S_{t+1}\Delta_{t+1}` where the reference overwrites the
       parameters with :math:`x_\mathrm{ref} + S_{t+1}\Delta_{t+1}`: the same to rounding, and
       small steps are not lost to ``ulp(x)`` in float32. Divisions by zero (``eps = 0``) give 0.
+      The state keeps :math:`\sqrt{v_t}`, updated as ``hypot``:math:`(\beta\sqrt{v_{t-1}}, h_t)`,
+      instead of :math:`v_t`: the same to rounding, and finite for every :math:`h_t` that is
+      (the square of :math:`h_t \sim \|g\|^2 t` overflows float32 from gradients of about
+      ``1e9``).
       ``learning_rate`` is an addition (default 1: none).
     """
+    check_transformation("base_optimizer", base_optimizer)
     check_all(RANGES, learning_rate=learning_rate, s_decay=s_decay, s_init=s_init, eps=eps)
     betas = tuple(betas)
     if not betas:
@@ -178,7 +186,7 @@ def mechanize(
             delta=jax.tree.map(jnp.zeros_like, params) if store_delta else optax.EmptyState(),
             scale=zeros(),
             max_product=jnp.full((n,), _INITIAL_MAX_PRODUCT, dtype),
-            sum_sq_products=zeros(),
+            root_sum_sq_products=zeros(),
             reward=zeros(),
             effective_lr=jnp.zeros((), dtype),
         )
@@ -186,6 +194,7 @@ def mechanize(
     def update_fn(
         updates: PyTree, state: MechanicState, params: PyTree = None, **extra_args: Any
     ) -> tuple[PyTree, MechanicState]:
+        check_tree_match(updates, params)
         if params is None:
             raise ValueError("mechanize needs the current parameters: update(g, state, params)")
         base_updates, base_state = base.update(updates, state.base_state, params, **extra_args)
@@ -237,10 +246,12 @@ def mechanize(
         ).astype(dtype)
         b = jnp.asarray(betas, dtype)
         max_product = jnp.maximum(b * state.max_product, jnp.abs(h))
-        sum_sq_products = b**2 * state.sum_sq_products + jnp.square(h)
+        # sqrt(v_t) = hypot(beta sqrt(v_{t-1}), h_t): h is of the order of |g|^2 t, and its
+        # square overflows float32 from |g| ~ 1e9 (|g| = 1e15 made the state inf at step 2).
+        root_sum_sq_products = jnp.hypot(b * state.root_sum_sq_products, h)
         reward = jnp.maximum(b * state.reward - state.scale * h, 0)
         wealth = max_product * s_init / n + reward
-        scale = _safe_div(wealth, jnp.sqrt(sum_sq_products) + eps)
+        scale = _safe_div(wealth, root_sum_sq_products + eps)
         applied = jnp.maximum(jnp.sum(scale), 0)
 
         new_delta = jax.tree.map(jnp.add, delta, step)
@@ -262,7 +273,7 @@ def mechanize(
             delta=kept_delta,
             scale=scale,
             max_product=max_product,
-            sum_sq_products=sum_sq_products,
+            root_sum_sq_products=root_sum_sq_products,
             reward=reward,
             effective_lr=lr * applied,
         )
@@ -349,11 +360,15 @@ def mechanic_adam(
       Cutkosky, Defazio and Mehta, NeurIPS 2023 (see :func:`mechanize`).
 
     Departures:
-      Those of :func:`mechanize`.
+      Those of :func:`mechanize`. For float16 parameters the Adam base keeps its moments and
+      computes its step in float32 (``eps = 1e-8`` and small squared gradients underflow in
+      float16, and the reference's ``0 / 0`` after zero gradients turned the state NaN);
+      other dtypes are unchanged.
     """
     check_all(MECHANIC_ADAM_RANGES, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
     return mechanize(
-        optax.adamw(1.0, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay),
+        in_float32_for_float16(
+            optax.adamw(1.0, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)),
         learning_rate, s_decay, s_init,
         betas=betas, store_delta=store_delta, decay_on_stepped_params=decay_on_stepped_params,
     )

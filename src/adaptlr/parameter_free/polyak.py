@@ -26,6 +26,7 @@ from adaptlr._base import (
     Interval,
     PyTree,
     check_all,
+    check_tree_match,
     is_checkable,
     scalar_dtype,
     tree_sq_norm,
@@ -153,6 +154,7 @@ def scale_by_sps(
         value: Any = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleBySpsState]:
+        check_tree_match(updates, params)
         del params, extra_args
         dtype = state.effective_lr.dtype
         loss = _loss_value(value, "sps", dtype)
@@ -287,6 +289,7 @@ def scale_by_alig(
         value: Any = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByAligState]:
+        check_tree_match(updates, params)
         del params, extra_args
         dtype = state.effective_lr.dtype
         loss = _loss_value(value, "alig", dtype)

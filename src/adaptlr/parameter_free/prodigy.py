@@ -19,6 +19,8 @@ from adaptlr._base import (
     accumulation_dtype,
     check,
     check_all,
+    check_real,
+    check_tree_match,
     is_checkable,
     resolve,
     scalar_dtype,
@@ -30,7 +32,7 @@ from adaptlr._docstrings import args_from
 __all__ = ["D_LIMITER_FACTOR", "RANGES", "ProdigyState", "prodigy", "scale_by_prodigy"]
 
 RANGES: dict[str, Interval] = {
-    "learning_rate": POSITIVE,
+    "learning_rate": NON_NEGATIVE,  # 0: no step (CONTRIBUTING.md)
     "b1": UNIT_INTERVAL,
     "b2": UNIT_INTERVAL,
     "b3": UNIT_INTERVAL,
@@ -38,7 +40,7 @@ RANGES: dict[str, Interval] = {
     "weight_decay": NON_NEGATIVE,
     "d0": POSITIVE,
     "d_coef": POSITIVE,
-    "growth_rate": Interval(1.0, math.inf),
+    "growth_rate": Interval(1.0, math.inf, upper_closed=True),  # inf: no limit
     "slice_p": Interval(1.0, math.inf, integer=True),
     "prodigy_steps": Interval(0.0, math.inf, integer=True),
 }
@@ -144,7 +146,7 @@ def scale_by_prodigy(
     (``docs/prodigy.md`` shows both on a real task).
 
     Args:
-      learning_rate: multiplier of the estimated step, in ``(0, inf)``, or a schedule
+      learning_rate: multiplier of the estimated step, in ``[0, inf)`` (0: no step), or a schedule
         (evaluated at the update count ``0, 1, ...``; a zero value skips the step).
       b1: first-moment decay in ``[0, 1)``; ``0`` stores no first moment.
       b2: second-moment decay in ``[0, 1)``.
@@ -235,6 +237,7 @@ def scale_by_prodigy(
         return x if slice_p == 1 else x.reshape(-1)[::slice_p]
 
     def init_fn(params: PyTree) -> ProdigyState:
+        check_real(params, "Prodigy")
         sdtype = scalar_dtype(params)
 
         def zeros(x: jax.Array) -> jax.Array:
@@ -256,6 +259,7 @@ def scale_by_prodigy(
     def update_fn(
         updates: PyTree, state: ProdigyState, params: PyTree = None
     ) -> tuple[PyTree, ProdigyState]:
+        check_tree_match(updates, params)
         if params is None:
             raise ValueError("scale_by_prodigy needs params: call update(grads, state, params)")
         sdtype = state.d.dtype

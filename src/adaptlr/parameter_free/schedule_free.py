@@ -48,6 +48,9 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_transformation,
+    check_tree_match,
     map_leaves,
     resolve,
     scalar_dtype,
@@ -251,6 +254,8 @@ def _fused(
     decays = not _is_zero(weight_decay)
 
     def init_fn(params: PyTree) -> ScheduleFreeState:
+        if adaptive:  # Schedule-Free SGD treats complex entries as (real, imaginary) pairs
+            check_real(params, f"Schedule-Free {'AdamW' if kind == 'adamw' else 'RAdam'}")
         nu = (
             jax.tree.map(lambda p: jnp.zeros(p.shape, state_dtype or p.dtype), params)
             if adaptive
@@ -261,6 +266,7 @@ def _fused(
     def update_fn(
         updates: PyTree, state: ScheduleFreeState, params: PyTree = None
     ) -> tuple[PyTree, ScheduleFreeState]:
+        check_tree_match(updates, params)
         if params is None:
             raise ValueError(f"schedule_free_{kind} needs params: update(grads, state, params)")
         sdtype = state.lr_max.dtype
@@ -649,6 +655,7 @@ def scale_by_schedule_free(
 
     The state's ``base_state`` is the base optimizer's state.
     """
+    check_transformation("base_optimizer", base_optimizer)
     check_all(
         RANGES, learning_rate=learning_rate, b1=b1, weight_decay=weight_decay, r=r,
         weight_lr_power=weight_lr_power,
@@ -662,6 +669,7 @@ def scale_by_schedule_free(
     def update_fn(
         updates: PyTree, state: ScheduleFreeState, params: PyTree = None, **extra_args: Any
     ) -> tuple[PyTree, ScheduleFreeState]:
+        check_tree_match(updates, params)
         if params is None:
             raise ValueError("schedule_free needs params: update(grads, state, params)")
         sdtype = state.lr_max.dtype
