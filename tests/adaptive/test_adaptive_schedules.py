@@ -24,12 +24,20 @@ def _run(tx, steps=3):
     return params, state
 
 
+def _with_schedule(spec, schedule):
+    # AdaBound/AMSBound scale their bounds by lr_t / base_lr: with a schedule, base_lr is the
+    # learning rate PyTorch's AdaBound would be built with (here the constant one).
+    extra = {"base_lr": spec.defaults["learning_rate"]} if "base_lr" in spec.defaults or \
+        spec.name in ("adabound", "amsbound") else {}
+    return spec.build(learning_rate=schedule, **extra)
+
+
 @pytest.mark.parametrize("name", METHODS)
 def test_constant_schedule_equals_float(name):
     spec = adaptlr.registry.get(name)
     lr = spec.defaults["learning_rate"]
     plain, _ = _run(spec.build())
-    scheduled, _ = _run(spec.build(learning_rate=optax.constant_schedule(lr)))
+    scheduled, _ = _run(_with_schedule(spec, optax.constant_schedule(lr)))
     for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(scheduled), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -40,7 +48,7 @@ def test_first_update_uses_schedule_at_zero(name):
     # is not scaled by the learning rate), the second does.
     spec = adaptlr.registry.get(name)
     schedule = lambda count: jnp.where(count == 0, 0.0, spec.defaults["learning_rate"])  # noqa: E731
-    tx = spec.build(learning_rate=schedule)
+    tx = _with_schedule(spec, schedule)
     start, _ = _run(tx, steps=0)
     first, _ = _run(tx, steps=1)
     for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(first), strict=True):
