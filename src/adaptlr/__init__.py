@@ -152,6 +152,11 @@ from adaptlr.adaptive.partial import padam as padam
 from adaptlr.adaptive.partial import qhadam as qhadam
 from adaptlr.adaptive.partial import scale_by_padam as scale_by_padam
 from adaptlr.adaptive.partial import scale_by_qhadam as scale_by_qhadam
+# (issue 18: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC)
+from adaptlr.adaptive.madgrad import MadgradState as MadgradState
+from adaptlr.adaptive.madgrad import madgrad as madgrad
+from adaptlr.adaptive.madgrad import scale_by_madgrad as scale_by_madgrad
+# (end issue 18 w18a)
 
 # --- schedules ---
 from adaptlr import schedules as schedules

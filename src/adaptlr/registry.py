@@ -659,3 +659,23 @@ _ADAPTIVE = [
 
 for _spec in _ADAPTIVE:
     register(_spec)
+
+# --- adaptive / parameter_free: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC (issue 18) ---
+from adaptlr.adaptive import madgrad as _madgrad  # noqa: E402
+
+_RECENT = [
+    MethodSpec(
+        "madgrad", _madgrad.madgrad, "adaptive",
+        Paper("Defazio and Jelassi", 2022,
+              "Adaptivity without compromise: A momentumized, adaptive, dual averaged "
+              "gradient method for stochastic optimization", "JMLR", "defazio2022adaptivity"),
+        {"learning_rate": 1e-2, "momentum": 0.9}, 12.0, ranges=_madgrad.RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_0
+        description="MADGRAD: dual averaging with cube-root adaptivity and iterate momentum",
+        reference_impl="madgrad 1.3 (authors)",
+    ),
+]
+
+for _spec in _RECENT:
+    register(_spec)
+# --- end MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC ---

@@ -168,4 +168,11 @@ TARGETS: dict[str, Target] = {
     # C-AdamW: Adam with disagreeing components dropped (momentum lag near the optimum).
     "cautious_adamw": Target(1000, 0.15, 0.25,
                              "Adam with masked lagging components; measured 0.112/0.175"),
+    # (issue 18, w18a: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC) Registry defaults over
+    # 1000 float32 steps.
+    # MADGRAD at lr 1e-2: the dual-averaging step lambda_k / cbrt(sum lambda g^2) with
+    # lambda_k = 0.01 sqrt(k+1) grows like k^(1/6) while the gradients shrink, so it does not
+    # decay the way Adam's does: both problems are solved to float32 rounding (measured
+    # 2.0e-14 quadratic, 4.2e-11 Rosenbrock; bounds at the float32 noise level, ~25x above).
+    "madgrad": Target(1000, 1e-12, 1e-9, "measured 2.0e-14 quadratic, 4.2e-11 Rosenbrock"),
 }

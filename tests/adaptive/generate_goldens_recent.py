@@ -1,0 +1,73 @@
+"""Regenerate the float64 golden trajectories of the methods added for issue 18.
+
+Run with the reference environment (PyTorch and the authors' packages)::
+
+    .venv-ref/bin/python tests/adaptive/generate_goldens_recent.py [method ...]
+
+Reference implementations: ``madgrad`` 1.3 (MADGRAD, Defazio and Jelassi's package).
+
+Same layout as ``generate_goldens_adaptive.py``: one ``goldens/<method>.npz`` per method with,
+for every setting and problem of ``tests/reference_problems.py``, each parameter's trajectory at
+:data:`SAVED_STEPS` under ``<setting>__<problem>__<parameter>``. The settings use the
+reference's own argument names; the tests build the same settings in adaptlr's names.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+
+from tests.adaptive._golden import SAVED_STEPS  # noqa: E402
+from tests.reference_problems import PROBLEMS, init_params, run_torch  # noqa: E402
+
+warnings.filterwarnings("ignore")
+
+
+def _madgrad(**kw):
+    from madgrad import MADGRAD
+
+    return lambda params: MADGRAD(params, **kw)
+
+
+#: method -> setting -> factory(problem) of a ``params -> torch optimizer`` function.
+SETTINGS = {
+    "madgrad": {
+        "default": lambda pb: _madgrad(),
+        # momentum 0: the reference recomputes x0 from p, s and the old sum every step.
+        "nomomentum_l2": lambda pb: _madgrad(lr=3e-2, momentum=0.0, weight_decay=1e-3,
+                                             eps=1e-6),
+        "decoupled_eps0": lambda pb: _madgrad(lr=5e-3, momentum=0.8, weight_decay=1e-2,
+                                              eps=0.0, decouple_decay=True),
+    },
+}
+
+
+def main() -> None:
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+    out_dir = HERE / "goldens"
+    out_dir.mkdir(exist_ok=True)
+    only = set(sys.argv[1:])
+    for method, settings in SETTINGS.items():
+        if only and method not in only:
+            continue
+        arrays: dict[str, np.ndarray] = {}
+        for setting, factory in settings.items():
+            for problem in PROBLEMS:
+                traj = run_torch(problem, factory(problem))
+                for name in init_params(problem):
+                    assert np.all(np.isfinite(traj[name])), (method, setting, problem, name)
+                    arrays[f"{setting}__{problem}__{name}"] = traj[name][SAVED_STEPS]
+        np.savez_compressed(out_dir / f"{method}.npz", **arrays)
+        print(f"{method}: {len(arrays)} trajectories")
+
+
+if __name__ == "__main__":
+    main()
