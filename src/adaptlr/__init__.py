@@ -153,6 +153,9 @@ from adaptlr.adaptive.partial import qhadam as qhadam
 from adaptlr.adaptive.partial import scale_by_padam as scale_by_padam
 from adaptlr.adaptive.partial import scale_by_qhadam as scale_by_qhadam
 # (issue 18: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC)
+from adaptlr.adaptive.adopt import ScaleByAdoptState as ScaleByAdoptState
+from adaptlr.adaptive.adopt import adopt as adopt
+from adaptlr.adaptive.adopt import scale_by_adopt as scale_by_adopt
 from adaptlr.adaptive.madgrad import MadgradState as MadgradState
 from adaptlr.adaptive.madgrad import madgrad as madgrad
 from adaptlr.adaptive.madgrad import scale_by_madgrad as scale_by_madgrad

@@ -661,6 +661,7 @@ for _spec in _ADAPTIVE:
     register(_spec)
 
 # --- adaptive / parameter_free: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC (issue 18) ---
+from adaptlr.adaptive import adopt as _adopt  # noqa: E402
 from adaptlr.adaptive import madgrad as _madgrad  # noqa: E402
 
 _RECENT = [
@@ -673,6 +674,15 @@ _RECENT = [
         readonly_state_bytes_per_param=4.0,  # x_0
         description="MADGRAD: dual averaging with cube-root adaptivity and iterate momentum",
         reference_impl="madgrad 1.3 (authors)",
+    ),
+    MethodSpec(
+        "adopt", _adopt.adopt, "adaptive",
+        Paper("Taniguchi et al.", 2024,
+              "ADOPT: Modified Adam can converge with any beta2 with the optimal rate",
+              "NeurIPS", "taniguchi2024adopt"),
+        {"learning_rate": 1e-3}, 8.0, ranges=_adopt.RANGES,
+        description="ADOPT: momentum of gradients normalised by the previous second moment",
+        reference_impl="pytorch_optimizer 4.1.0 ADOPT (as iShohei220/adopt)",
     ),
 ]
 

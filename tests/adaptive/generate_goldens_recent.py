@@ -4,7 +4,8 @@ Run with the reference environment (PyTorch and the authors' packages)::
 
     .venv-ref/bin/python tests/adaptive/generate_goldens_recent.py [method ...]
 
-Reference implementations: ``madgrad`` 1.3 (MADGRAD, Defazio and Jelassi's package).
+Reference implementations: ``madgrad`` 1.3 (MADGRAD, Defazio and Jelassi's package);
+``pytorch_optimizer`` 4.1.0 ``ADOPT`` (per-parameter path, ``foreach=False``).
 
 Same layout as ``generate_goldens_adaptive.py``: one ``goldens/<method>.npz`` per method with,
 for every setting and problem of ``tests/reference_problems.py``, each parameter's trajectory at
@@ -29,6 +30,12 @@ from tests.reference_problems import PROBLEMS, init_params, run_torch  # noqa: E
 warnings.filterwarnings("ignore")
 
 
+def _adopt(**kw):
+    from pytorch_optimizer import ADOPT
+
+    return lambda params: ADOPT(params, foreach=False, **kw)
+
+
 def _madgrad(**kw):
     from madgrad import MADGRAD
 
@@ -44,6 +51,12 @@ SETTINGS = {
                                              eps=1e-6),
         "decoupled_eps0": lambda pb: _madgrad(lr=5e-3, momentum=0.8, weight_decay=1e-2,
                                               eps=0.0, decouple_decay=True),
+    },
+    "adopt": {
+        "default": lambda pb: _adopt(),
+        "l2": lambda pb: _adopt(lr=1e-2, betas=(0.8, 0.99), weight_decay=1e-2, eps=1e-8),
+        "decoupled_noclip": lambda pb: _adopt(lr=3e-3, betas=(0.9, 0.999), weight_decay=0.1,
+                                              weight_decouple=True, clip_lambda=None),
     },
 }
 

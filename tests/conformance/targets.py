@@ -175,4 +175,8 @@ TARGETS: dict[str, Target] = {
     # decay the way Adam's does: both problems are solved to float32 rounding (measured
     # 2.0e-14 quadratic, 4.2e-11 Rosenbrock; bounds at the float32 noise level, ~25x above).
     "madgrad": Target(1000, 1e-12, 1e-9, "measured 2.0e-14 quadratic, 4.2e-11 Rosenbrock"),
+    # ADOPT at lr 1e-3, b2 0.9999: v starts at g_1^2 with full weight (no bias correction)
+    # and forgets it over ~1e4 steps, so the normalised gradient g_t / sqrt(v_{t-1}) shrinks
+    # with the gradient and the steps fall below Adam's ~1e-3 (adam target: 0.066/0.17).
+    "adopt": Target(1000, 0.3, 0.4, "steps shrink as g / |g_1|; measured 0.133/0.175"),
 }
