@@ -159,6 +159,9 @@ from adaptlr.adaptive.adopt import scale_by_adopt as scale_by_adopt
 from adaptlr.adaptive.madgrad import MadgradState as MadgradState
 from adaptlr.adaptive.madgrad import madgrad as madgrad
 from adaptlr.adaptive.madgrad import scale_by_madgrad as scale_by_madgrad
+from adaptlr.adaptive.sgd_sai import SgdSaiState as SgdSaiState
+from adaptlr.adaptive.sgd_sai import scale_by_sgd_sai as scale_by_sgd_sai
+from adaptlr.adaptive.sgd_sai import sgd_sai as sgd_sai
 # (end issue 18 w18a)
 
 # --- schedules ---

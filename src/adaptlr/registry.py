@@ -663,6 +663,7 @@ for _spec in _ADAPTIVE:
 # --- adaptive / parameter_free: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC (issue 18) ---
 from adaptlr.adaptive import adopt as _adopt  # noqa: E402
 from adaptlr.adaptive import madgrad as _madgrad  # noqa: E402
+from adaptlr.adaptive import sgd_sai as _sgd_sai  # noqa: E402
 
 _RECENT = [
     MethodSpec(
@@ -683,6 +684,15 @@ _RECENT = [
         {"learning_rate": 1e-3}, 8.0, ranges=_adopt.RANGES,
         description="ADOPT: momentum of gradients normalised by the previous second moment",
         reference_impl="pytorch_optimizer 4.1.0 ADOPT (as iShohei220/adopt)",
+    ),
+    MethodSpec(
+        "sgd_sai", _sgd_sai.sgd_sai, "adaptive",
+        Paper("Xu, Xiang, Cai and Wen", 2024,
+              "No more Adam: Learning rate scaling at initialization is all you need", "arXiv",
+              "xu2024nomore"),
+        {"learning_rate": 1e-2}, 4.0, ranges=_sgd_sai.RANGES,
+        description="SGD-SaI: momentum SGD, per-tensor step sizes from the first gradient's SNR",
+        reference_impl="sgd-sai 1.0.3 (authors)",
     ),
 ]
 

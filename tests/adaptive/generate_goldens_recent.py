@@ -5,7 +5,8 @@ Run with the reference environment (PyTorch and the authors' packages)::
     .venv-ref/bin/python tests/adaptive/generate_goldens_recent.py [method ...]
 
 Reference implementations: ``madgrad`` 1.3 (MADGRAD, Defazio and Jelassi's package);
-``pytorch_optimizer`` 4.1.0 ``ADOPT`` (per-parameter path, ``foreach=False``).
+``pytorch_optimizer`` 4.1.0 ``ADOPT`` (per-parameter path, ``foreach=False``); ``sgd-sai``
+1.0.3 (``SGD_sai``, the authors' package; it prints a banner at its first step).
 
 Same layout as ``generate_goldens_adaptive.py``: one ``goldens/<method>.npz`` per method with,
 for every setting and problem of ``tests/reference_problems.py``, each parameter's trajectory at
@@ -36,6 +37,12 @@ def _adopt(**kw):
     return lambda params: ADOPT(params, foreach=False, **kw)
 
 
+def _sgd_sai(**kw):
+    from sgd_sai import SGD_sai
+
+    return lambda params: SGD_sai(params, **kw)
+
+
 def _madgrad(**kw):
     from madgrad import MADGRAD
 
@@ -57,6 +64,11 @@ SETTINGS = {
         "l2": lambda pb: _adopt(lr=1e-2, betas=(0.8, 0.99), weight_decay=1e-2, eps=1e-8),
         "decoupled_noclip": lambda pb: _adopt(lr=3e-3, betas=(0.9, 0.999), weight_decay=0.1,
                                               weight_decouple=True, clip_lambda=None),
+    },
+    "sgd_sai": {
+        "default": lambda pb: _sgd_sai(),
+        "nodecay": lambda pb: _sgd_sai(lr=1e-3, momentum=0.5, eps=1e-3, weight_decay=0.0),
+        "heavy": lambda pb: _sgd_sai(lr=5e-3, momentum=0.95, weight_decay=0.1),
     },
 }
 

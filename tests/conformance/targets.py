@@ -179,4 +179,12 @@ TARGETS: dict[str, Target] = {
     # and forgets it over ~1e4 steps, so the normalised gradient g_t / sqrt(v_{t-1}) shrinks
     # with the gradient and the steps fall below Adam's ~1e-3 (adam target: 0.066/0.17).
     "adopt": Target(1000, 0.3, 0.4, "steps shrink as g / |g_1|; measured 0.133/0.175"),
+    # SGD-SaI at lr 1e-2: the quadratic's two leaves get step sizes lr ||g_1|| / std(g_1) of
+    # ~0.04-0.05 (a few entries' SNR), momentum SGD at that rate: measured 3.6e-3. Rosenbrock
+    # has two single-entry leaves: std is 0 there, so the authors' rule gives the step size
+    # lr |g_1| / eps = 1e6 |g_1| and the run diverges, in the authors' sgd-sai 1.0.3 too (checked:
+    # x = 4.6e10 after one step, NaN after three). No finite bound holds for the method as
+    # published; the quadratic bound is the one that checks progress.
+    "sgd_sai": Target(1000, 0.01, float("inf"),
+                      "measured 3.6e-3 quadratic; Rosenbrock diverges as in the reference"),
 }
