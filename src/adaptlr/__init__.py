@@ -162,6 +162,9 @@ from adaptlr.adaptive.madgrad import scale_by_madgrad as scale_by_madgrad
 from adaptlr.adaptive.sgd_sai import SgdSaiState as SgdSaiState
 from adaptlr.adaptive.sgd_sai import scale_by_sgd_sai as scale_by_sgd_sai
 from adaptlr.adaptive.sgd_sai import sgd_sai as sgd_sai
+from adaptlr.parameter_free.adamg import AdamGState as AdamGState
+from adaptlr.parameter_free.adamg import adamg as adamg
+from adaptlr.parameter_free.adamg import scale_by_adamg as scale_by_adamg
 # (end issue 18 w18a)
 
 # --- schedules ---

@@ -664,6 +664,7 @@ for _spec in _ADAPTIVE:
 from adaptlr.adaptive import adopt as _adopt  # noqa: E402
 from adaptlr.adaptive import madgrad as _madgrad  # noqa: E402
 from adaptlr.adaptive import sgd_sai as _sgd_sai  # noqa: E402
+from adaptlr.parameter_free import adamg as _adamg  # noqa: E402
 
 _RECENT = [
     MethodSpec(
@@ -693,6 +694,16 @@ _RECENT = [
         {"learning_rate": 1e-2}, 4.0, ranges=_sgd_sai.RANGES,
         description="SGD-SaI: momentum SGD, per-tensor step sizes from the first gradient's SNR",
         reference_impl="sgd-sai 1.0.3 (authors)",
+    ),
+    MethodSpec(
+        "adamg", _adamg.adamg, "parameter_free",
+        Paper("Pan and Li", 2024, "Towards stability of parameter-free optimization", "arXiv",
+              "pan2024towards"),
+        # learning_rate only caps the step min(lr, 1/sqrt t): at its default 1 the cap 1/sqrt t
+        # decides from the second step on, so it is not registered as a learning rate.
+        {"learning_rate": 1.0}, 12.0, ranges=_adamg.RANGES, learning_rate_arg=None,
+        description="AdamG: Adam with the golden-step-size numerator p v^q, step min(1, 1/sqrt t)",
+        reference_impl="pytorch_optimizer 4.1.0 AdamG (no package by the authors)",
     ),
 ]
 

@@ -6,7 +6,8 @@ Run with the reference environment (PyTorch and the authors' packages)::
 
 Reference implementations: ``madgrad`` 1.3 (MADGRAD, Defazio and Jelassi's package);
 ``pytorch_optimizer`` 4.1.0 ``ADOPT`` (per-parameter path, ``foreach=False``); ``sgd-sai``
-1.0.3 (``SGD_sai``, the authors' package; it prints a banner at its first step).
+1.0.3 (``SGD_sai``, the authors' package; it prints a banner at its first step);
+``pytorch_optimizer`` 4.1.0 ``AdamG`` (no package by the authors).
 
 Same layout as ``generate_goldens_adaptive.py``: one ``goldens/<method>.npz`` per method with,
 for every setting and problem of ``tests/reference_problems.py``, each parameter's trajectory at
@@ -43,6 +44,12 @@ def _sgd_sai(**kw):
     return lambda params: SGD_sai(params, **kw)
 
 
+def _adamg(**kw):
+    from pytorch_optimizer import AdamG
+
+    return lambda params: AdamG(params, foreach=False, **kw)
+
+
 def _madgrad(**kw):
     from madgrad import MADGRAD
 
@@ -69,6 +76,13 @@ SETTINGS = {
         "default": lambda pb: _sgd_sai(),
         "nodecay": lambda pb: _sgd_sai(lr=1e-3, momentum=0.5, eps=1e-3, weight_decay=0.0),
         "heavy": lambda pb: _sgd_sai(lr=5e-3, momentum=0.95, weight_decay=0.1),
+    },
+    "adamg": {
+        "default": lambda pb: _adamg(),
+        "l2": lambda pb: _adamg(lr=0.1, betas=(0.9, 0.99, 0.9), p=0.3, q=0.2, weight_decay=1e-3,
+                                eps=1e-6),
+        "decoupled": lambda pb: _adamg(lr=0.5, p=0.1, q=0.3, weight_decay=1e-2,
+                                       weight_decouple=True),
     },
 }
 
