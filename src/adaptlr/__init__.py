@@ -156,6 +156,9 @@ from adaptlr.adaptive.partial import scale_by_qhadam as scale_by_qhadam
 from adaptlr.adaptive.adopt import ScaleByAdoptState as ScaleByAdoptState
 from adaptlr.adaptive.adopt import adopt as adopt
 from adaptlr.adaptive.adopt import scale_by_adopt as scale_by_adopt
+from adaptlr.adaptive.kate import KateState as KateState
+from adaptlr.adaptive.kate import kate as kate
+from adaptlr.adaptive.kate import scale_by_kate as scale_by_kate
 from adaptlr.adaptive.madgrad import MadgradState as MadgradState
 from adaptlr.adaptive.madgrad import madgrad as madgrad
 from adaptlr.adaptive.madgrad import scale_by_madgrad as scale_by_madgrad

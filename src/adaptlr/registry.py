@@ -662,6 +662,7 @@ for _spec in _ADAPTIVE:
 
 # --- adaptive / parameter_free: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC (issue 18) ---
 from adaptlr.adaptive import adopt as _adopt  # noqa: E402
+from adaptlr.adaptive import kate as _kate  # noqa: E402
 from adaptlr.adaptive import madgrad as _madgrad  # noqa: E402
 from adaptlr.adaptive import sgd_sai as _sgd_sai  # noqa: E402
 from adaptlr.parameter_free import adamg as _adamg  # noqa: E402
@@ -704,6 +705,15 @@ _RECENT = [
         {"learning_rate": 1.0}, 12.0, ranges=_adamg.RANGES, learning_rate_arg=None,
         description="AdamG: Adam with the golden-step-size numerator p v^q, step min(1, 1/sqrt t)",
         reference_impl="pytorch_optimizer 4.1.0 AdamG (no package by the authors)",
+    ),
+    MethodSpec(
+        "kate", _kate.kate, "adaptive",
+        Paper("Choudhury et al.", 2024,
+              "Remove that square root: A new efficient scale-invariant version of AdaGrad",
+              "NeurIPS", "choudhury2024remove"),
+        {"learning_rate": 1e-3}, 8.0, ranges=_kate.RANGES,
+        description="KATE: scale-invariant AdaGrad, dividing by sum g^2 without the square root",
+        reference_impl="pytorch_optimizer 4.1.0 Kate",
     ),
 ]
 

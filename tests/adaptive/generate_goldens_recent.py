@@ -7,7 +7,7 @@ Run with the reference environment (PyTorch and the authors' packages)::
 Reference implementations: ``madgrad`` 1.3 (MADGRAD, Defazio and Jelassi's package);
 ``pytorch_optimizer`` 4.1.0 ``ADOPT`` (per-parameter path, ``foreach=False``); ``sgd-sai``
 1.0.3 (``SGD_sai``, the authors' package; it prints a banner at its first step);
-``pytorch_optimizer`` 4.1.0 ``AdamG`` (no package by the authors).
+``pytorch_optimizer`` 4.1.0 ``AdamG`` and ``Kate`` (no packages by their authors).
 
 Same layout as ``generate_goldens_adaptive.py``: one ``goldens/<method>.npz`` per method with,
 for every setting and problem of ``tests/reference_problems.py``, each parameter's trajectory at
@@ -50,6 +50,12 @@ def _adamg(**kw):
     return lambda params: AdamG(params, foreach=False, **kw)
 
 
+def _kate(**kw):
+    from pytorch_optimizer import Kate
+
+    return lambda params: Kate(params, foreach=False, **kw)
+
+
 def _madgrad(**kw):
     from madgrad import MADGRAD
 
@@ -83,6 +89,12 @@ SETTINGS = {
                                 eps=1e-6),
         "decoupled": lambda pb: _adamg(lr=0.5, p=0.1, q=0.3, weight_decay=1e-2,
                                        weight_decouple=True),
+    },
+    "kate": {
+        "default": lambda pb: _kate(),
+        "delta_eps0": lambda pb: _kate(lr=1e-2, delta=1e-2, eps=0.0),
+        "l2": lambda pb: _kate(lr=5e-3, weight_decay=1e-2, weight_decouple=False, eps=1e-6),
+        "decoupled": lambda pb: _kate(lr=2e-3, weight_decay=1e-1),
     },
 }
 

@@ -191,4 +191,9 @@ TARGETS: dict[str, Target] = {
     # numerator r ~ 0.2 v^0.24 (~0.1-0.2 per coordinate early), much larger than Adam's 1e-3,
     # shrinking as 1/sqrt(t): measured 2.1e-3 quadratic, 2.5e-3 Rosenbrock.
     "adamg": Target(1000, 6e-3, 7.5e-3, "measured 2.1e-3 quadratic, 2.5e-3 Rosenbrock"),
+    # KATE at the reference's lr 1e-3: the step lr m_t / b_t^2 with b_t^2 ~ t g^2 and
+    # m_t ~ sqrt(log t) is about lr sqrt(log t) / (t |g|), so the distance covered grows only
+    # like lr log(t)^1.5 / |g|: slow on the quadratic (measured 0.895), and almost nothing on
+    # Rosenbrock, whose gradients start at ~|200| (measured 0.99903, still below 1 = no move).
+    "kate": Target(1000, 0.95, 0.9995, "steps ~ lr/(t |g|); measured 0.895/0.99903"),
 }
