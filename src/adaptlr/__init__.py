@@ -168,6 +168,9 @@ from adaptlr.adaptive.sgd_sai import sgd_sai as sgd_sai
 from adaptlr.parameter_free.adamg import AdamGState as AdamGState
 from adaptlr.parameter_free.adamg import adamg as adamg
 from adaptlr.parameter_free.adamg import scale_by_adamg as scale_by_adamg
+from adaptlr.parameter_free.trac import TracState as TracState
+from adaptlr.parameter_free.trac import trac as trac
+from adaptlr.parameter_free.trac import trac_adam as trac_adam
 # (end issue 18 w18a)
 
 # --- schedules ---

@@ -666,6 +666,7 @@ from adaptlr.adaptive import kate as _kate  # noqa: E402
 from adaptlr.adaptive import madgrad as _madgrad  # noqa: E402
 from adaptlr.adaptive import sgd_sai as _sgd_sai  # noqa: E402
 from adaptlr.parameter_free import adamg as _adamg  # noqa: E402
+from adaptlr.parameter_free import trac as _trac  # noqa: E402
 
 _RECENT = [
     MethodSpec(
@@ -714,6 +715,16 @@ _RECENT = [
         {"learning_rate": 1e-3}, 8.0, ranges=_kate.RANGES,
         description="KATE: scale-invariant AdaGrad, dividing by sum g^2 without the square root",
         reference_impl="pytorch_optimizer 4.1.0 Kate",
+    ),
+    MethodSpec(
+        "trac_adam", _trac.trac_adam, "parameter_free",
+        Paper("Muppidi, Zhang and Yang", 2024,
+              "Fast TRAC: A parameter-free optimizer for lifelong reinforcement learning",
+              "NeurIPS", "muppidi2024fast"),
+        {"learning_rate": 1.0}, 12.0, ranges=_trac.TRAC_ADAM_RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_ref
+        description="TRAC around Adam: erfi online tuners scale the iterates from x_ref",
+        reference_impl="trac-optimizer 0.0.2 (authors; start_trac around torch.optim.Adam)",
     ),
 ]
 

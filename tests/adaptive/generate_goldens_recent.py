@@ -7,7 +7,9 @@ Run with the reference environment (PyTorch and the authors' packages)::
 Reference implementations: ``madgrad`` 1.3 (MADGRAD, Defazio and Jelassi's package);
 ``pytorch_optimizer`` 4.1.0 ``ADOPT`` (per-parameter path, ``foreach=False``); ``sgd-sai``
 1.0.3 (``SGD_sai``, the authors' package; it prints a banner at its first step);
-``pytorch_optimizer`` 4.1.0 ``AdamG`` and ``Kate`` (no packages by their authors).
+``pytorch_optimizer`` 4.1.0 ``AdamG`` and ``Kate`` (no packages by their authors);
+``trac-optimizer`` 0.0.2 (``start_trac``, the authors' package; its erfi tables are built in the
+default dtype when it is first imported, float64 here).
 
 Same layout as ``generate_goldens_adaptive.py``: one ``goldens/<method>.npz`` per method with,
 for every setting and problem of ``tests/reference_problems.py``, each parameter's trajectory at
@@ -56,6 +58,18 @@ def _kate(**kw):
     return lambda params: Kate(params, foreach=False, **kw)
 
 
+def _trac(base, trac_kw=None, **kw):
+    import tempfile
+
+    import torch
+    from trac_optimizer import start_trac
+
+    # start_trac appends one log line per step to this file.
+    log = tempfile.NamedTemporaryFile(suffix=".log", delete=False).name
+    opt_class = start_trac(log, getattr(torch.optim, base), **(trac_kw or {}))
+    return lambda params: opt_class(params, **kw)
+
+
 def _madgrad(**kw):
     from madgrad import MADGRAD
 
@@ -95,6 +109,12 @@ SETTINGS = {
         "delta_eps0": lambda pb: _kate(lr=1e-2, delta=1e-2, eps=0.0),
         "l2": lambda pb: _kate(lr=5e-3, weight_decay=1e-2, weight_decouple=False, eps=1e-6),
         "decoupled": lambda pb: _kate(lr=2e-3, weight_decay=1e-1),
+    },
+    "trac": {
+        "adam_default": lambda pb: _trac("Adam", lr=1e-3),
+        "sgd_momentum": lambda pb: _trac("SGD", lr=1e-2, momentum=0.9),
+        "adam_custom": lambda pb: _trac("Adam", dict(betas=(0.9, 0.99, 0.999), s_prev=1e-6,
+                                                     eps=1e-6), lr=1e-2),
     },
 }
 
