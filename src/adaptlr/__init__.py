@@ -187,6 +187,26 @@ from adaptlr.adaptive.partial import padam as padam
 from adaptlr.adaptive.partial import qhadam as qhadam
 from adaptlr.adaptive.partial import scale_by_padam as scale_by_padam
 from adaptlr.adaptive.partial import scale_by_qhadam as scale_by_qhadam
+# (issue 18: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC)
+from adaptlr.adaptive.adopt import ScaleByAdoptState as ScaleByAdoptState
+from adaptlr.adaptive.adopt import adopt as adopt
+from adaptlr.adaptive.adopt import scale_by_adopt as scale_by_adopt
+from adaptlr.adaptive.kate import KateState as KateState
+from adaptlr.adaptive.kate import kate as kate
+from adaptlr.adaptive.kate import scale_by_kate as scale_by_kate
+from adaptlr.adaptive.madgrad import MadgradState as MadgradState
+from adaptlr.adaptive.madgrad import madgrad as madgrad
+from adaptlr.adaptive.madgrad import scale_by_madgrad as scale_by_madgrad
+from adaptlr.adaptive.sgd_sai import SgdSaiState as SgdSaiState
+from adaptlr.adaptive.sgd_sai import scale_by_sgd_sai as scale_by_sgd_sai
+from adaptlr.adaptive.sgd_sai import sgd_sai as sgd_sai
+from adaptlr.parameter_free.adamg import AdamGState as AdamGState
+from adaptlr.parameter_free.adamg import adamg as adamg
+from adaptlr.parameter_free.adamg import scale_by_adamg as scale_by_adamg
+from adaptlr.parameter_free.trac import TracState as TracState
+from adaptlr.parameter_free.trac import trac as trac
+from adaptlr.parameter_free.trac import trac_adam as trac_adam
+# (end issue 18 w18a)
 
 # --- schedules ---
 from adaptlr import schedules as schedules

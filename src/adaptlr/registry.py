@@ -843,3 +843,75 @@ _ADAPTIVE = [
 
 for _spec in _ADAPTIVE:
     register(_spec)
+
+# --- adaptive / parameter_free: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC (issue 18) ---
+from adaptlr.adaptive import adopt as _adopt  # noqa: E402
+from adaptlr.adaptive import kate as _kate  # noqa: E402
+from adaptlr.adaptive import madgrad as _madgrad  # noqa: E402
+from adaptlr.adaptive import sgd_sai as _sgd_sai  # noqa: E402
+from adaptlr.parameter_free import adamg as _adamg  # noqa: E402
+from adaptlr.parameter_free import trac as _trac  # noqa: E402
+
+_RECENT = [
+    MethodSpec(
+        "madgrad", _madgrad.madgrad, "adaptive",
+        Paper("Defazio and Jelassi", 2022,
+              "Adaptivity without compromise: A momentumized, adaptive, dual averaged "
+              "gradient method for stochastic optimization", "JMLR", "defazio2022adaptivity"),
+        {"learning_rate": 1e-2, "momentum": 0.9}, 12.0, ranges=_madgrad.RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_0
+        description="MADGRAD: dual averaging with cube-root adaptivity and iterate momentum",
+        reference_impl="madgrad 1.3 (authors)",
+    ),
+    MethodSpec(
+        "adopt", _adopt.adopt, "adaptive",
+        Paper("Taniguchi et al.", 2024,
+              "ADOPT: Modified Adam can converge with any beta2 with the optimal rate",
+              "NeurIPS", "taniguchi2024adopt"),
+        {"learning_rate": 1e-3}, 8.0, ranges=_adopt.RANGES,
+        description="ADOPT: momentum of gradients normalised by the previous second moment",
+        reference_impl="pytorch_optimizer 4.1.0 ADOPT (as iShohei220/adopt)",
+    ),
+    MethodSpec(
+        "sgd_sai", _sgd_sai.sgd_sai, "adaptive",
+        Paper("Xu, Xiang, Cai and Wen", 2024,
+              "No more Adam: Learning rate scaling at initialization is all you need", "arXiv",
+              "xu2024nomore"),
+        {"learning_rate": 1e-2}, 4.0, ranges=_sgd_sai.RANGES,
+        description="SGD-SaI: momentum SGD, per-tensor step sizes from the first gradient's SNR",
+        reference_impl="sgd-sai 1.0.3 (authors)",
+    ),
+    MethodSpec(
+        "adamg", _adamg.adamg, "parameter_free",
+        Paper("Pan and Li", 2024, "Towards stability of parameter-free optimization", "arXiv",
+              "pan2024towards"),
+        # learning_rate only caps the step min(lr, 1/sqrt t): at its default 1 the cap 1/sqrt t
+        # decides from the second step on, so it is not registered as a learning rate.
+        {"learning_rate": 1.0}, 12.0, ranges=_adamg.RANGES, learning_rate_arg=None,
+        description="AdamG: Adam with the golden-step-size numerator p v^q, step min(1, 1/sqrt t)",
+        reference_impl="pytorch_optimizer 4.1.0 AdamG (no package by the authors)",
+    ),
+    MethodSpec(
+        "kate", _kate.kate, "adaptive",
+        Paper("Choudhury et al.", 2024,
+              "Remove that square root: A new efficient scale-invariant version of AdaGrad",
+              "NeurIPS", "choudhury2024remove"),
+        {"learning_rate": 1e-3}, 8.0, ranges=_kate.RANGES,
+        description="KATE: scale-invariant AdaGrad, dividing by sum g^2 without the square root",
+        reference_impl="pytorch_optimizer 4.1.0 Kate",
+    ),
+    MethodSpec(
+        "trac_adam", _trac.trac_adam, "parameter_free",
+        Paper("Muppidi, Zhang and Yang", 2024,
+              "Fast TRAC: A parameter-free optimizer for lifelong reinforcement learning",
+              "NeurIPS", "muppidi2024fast"),
+        {"learning_rate": 1.0}, 12.0, ranges=_trac.TRAC_ADAM_RANGES,
+        readonly_state_bytes_per_param=4.0,  # x_ref
+        description="TRAC around Adam: erfi online tuners scale the iterates from x_ref",
+        reference_impl="trac-optimizer 0.0.2 (authors; start_trac around torch.optim.Adam)",
+    ),
+]
+
+for _spec in _RECENT:
+    register(_spec)
+# --- end MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC ---

@@ -211,6 +211,40 @@ TARGETS: dict[str, Target] = {
     # kept ones rescaled by d / k (the authors' current rule; d / (k + 1) measured 0.112/0.175).
     "cautious_adamw": Target(1000, 0.15, 0.25,
                              "Adam with masked lagging components; measured 0.066/0.173"),
+    # (issue 18, w18a: MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC) Registry defaults over
+    # 1000 float32 steps.
+    # MADGRAD at lr 1e-2: the dual-averaging step lambda_k / cbrt(sum lambda g^2) with
+    # lambda_k = 0.01 sqrt(k+1) grows like k^(1/6) while the gradients shrink, so it does not
+    # decay the way Adam's does: both problems are solved to float32 rounding (measured
+    # 2.0e-14 quadratic, 4.2e-11 Rosenbrock; bounds at the float32 noise level, ~25x above).
+    "madgrad": Target(1000, 1e-12, 1e-9, "measured 2.0e-14 quadratic, 4.2e-11 Rosenbrock"),
+    # ADOPT at lr 1e-3, b2 0.9999: v starts at g_1^2 with full weight (no bias correction)
+    # and forgets it over ~1e4 steps, so the normalised gradient g_t / sqrt(v_{t-1}) shrinks
+    # with the gradient and the steps fall below Adam's ~1e-3 (adam target: 0.066/0.17).
+    "adopt": Target(1000, 0.3, 0.4, "steps shrink as g / |g_1|; measured 0.133/0.175"),
+    # SGD-SaI at lr 1e-2: the quadratic's two leaves get step sizes lr ||g_1|| / std(g_1) of
+    # ~0.04-0.05 (a few entries' SNR), momentum SGD at that rate: measured 3.6e-3. Rosenbrock
+    # has two single-entry leaves: std is 0 there, so the authors' rule gives the step size
+    # lr |g_1| / eps = 1e6 |g_1| and the run diverges, in the authors' sgd-sai 1.0.3 too (checked:
+    # x = 4.6e10 after one step, NaN after three). No finite bound holds for the method as
+    # published; the quadratic bound is the one that checks progress.
+    "sgd_sai": Target(1000, 0.01, float("inf"),
+                      "measured 3.6e-3 quadratic; Rosenbrock diverges as in the reference"),
+    # AdamG (lr 1 = the cap min(1, 1/sqrt t) alone): Adam steps of 1/sqrt(t) times the
+    # numerator r ~ 0.2 v^0.24 (~0.1-0.2 per coordinate early), much larger than Adam's 1e-3,
+    # shrinking as 1/sqrt(t): measured 2.1e-3 quadratic, 2.5e-3 Rosenbrock.
+    "adamg": Target(1000, 6e-3, 7.5e-3, "measured 2.1e-3 quadratic, 2.5e-3 Rosenbrock"),
+    # KATE at the reference's lr 1e-3: the step lr m_t / b_t^2 with b_t^2 ~ t g^2 and
+    # m_t ~ sqrt(log t) is about lr sqrt(log t) / (t |g|), so the distance covered grows only
+    # like lr log(t)^1.5 / |g|: slow on the quadratic (measured 0.895), and almost nothing on
+    # Rosenbrock, whose gradients start at ~|200| (measured 0.99903, still below 1 = no move).
+    "kate": Target(1000, 0.95, 0.9995, "steps ~ lr/(t |g|); measured 0.895/0.99903"),
+    # TRAC around Adam at its default lr 1 (TRAC learns the scale, as Mechanic): the scale S
+    # starts at ~1e-7 (s_init 1e-8 / erfi(1/sqrt 2) times erfi(beta)) and grows as <y, g>
+    # accumulates, geometrically while the gradient keeps its sign: measured 9.7e-3
+    # quadratic, 0.046 Rosenbrock. (At lr 1e-3 the first moves, ~1e-10, are below float32's
+    # ulp at Rosenbrock's |x| ~ 1 and TRAC never leaves x_0, in the authors' package too.)
+    "trac_adam": Target(1000, 0.03, 0.14, "measured 9.7e-3 quadratic, 0.046 Rosenbrock"),
 }
 
 
