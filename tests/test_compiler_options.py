@@ -19,9 +19,15 @@ import pytest
 
 from adaptlr import registry
 from tests.conformance.problems import quadratic_init, quadratic_loss
+from tests.conformance.subset import REPRESENTATIVES
 from tests.xla_cost import step_bytes_per_param
 
 OPTION = {"xla_cpu_copy_insertion_use_region_analysis": True}
+
+# One method per implementation module in the default suite, every method with ``-m slow``
+# (tests/conformance/subset.py says why).
+BY_MODULE = [pytest.param(n, marks=() if n in REPRESENTATIVES else pytest.mark.slow)
+             for n in registry.names()]
 
 
 def _run(name: str, compiler_options: dict | None) -> tuple:
@@ -42,7 +48,7 @@ def _run(name: str, compiler_options: dict | None) -> tuple:
     return jax.tree.map(np.asarray, (params, state))
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", BY_MODULE)
 def test_region_analysis_changes_no_result(name: str) -> None:
     plain, tuned = _run(name, None), _run(name, OPTION)
     assert jax.tree.structure(plain) == jax.tree.structure(tuned)
@@ -80,7 +86,7 @@ def _bytes_per_param(name: str, options: dict | None, leaves: int = 3) -> float:
                                 shape=(128, 128), leaves=leaves)
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", BY_MODULE)
 def test_default_options_keep_donated_state_in_place(name: str) -> None:
     # XLA's cost analysis counts a copy's read and write: 8 bytes per parameter per copied
     # float32 buffer. Scalars add well under 0.5 bytes per parameter at this size.

@@ -72,7 +72,11 @@ def _pages_with_code() -> list[Path]:
     return [p for p in DOC_PAGES if code_blocks(p)]
 
 
-@pytest.mark.parametrize("page", _pages_with_code(), ids=lambda p: p.name)
+# docs/prodigy.md trains ten models (about 25 s); it runs with -m slow, here and in
+# tests/parameter_free/test_prodigy_docs.py.
+@pytest.mark.parametrize("page", [
+    pytest.param(p, marks=pytest.mark.slow) if p.name == "prodigy.md" else p
+    for p in _pages_with_code()], ids=lambda p: p.name)
 def test_markdown_code_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     if page.name == "groups.md" and KNOWN_BROKEN_GROUPS_EXAMPLE in page.read_text():

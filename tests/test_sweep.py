@@ -554,6 +554,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
+# Two JAX processes start and compile (about 15 s); the single-process sweeps above cover the
+# sharded path in the default suite.
+@pytest.mark.slow
 def test_two_processes_give_the_single_process_result(tmp_path):
     from tests.sweep_multiprocess_worker import problem
 

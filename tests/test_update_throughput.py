@@ -50,7 +50,7 @@ def test_minimal_bytes_count_readonly_state_once():
     assert update_throughput.minimal_bytes_per_param(registry.get("adam")) == 28
 
 
-@pytest.mark.parametrize("flatten", [False, True])
+@pytest.mark.parametrize("flatten", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_bytes_only_run_writes_json(tmp_path, flatten):
     out = tmp_path / "bytes.json"
     args = ["--bytes-only", "--methods", "sgd", "--trees", "300leaf", "--json", str(out)]

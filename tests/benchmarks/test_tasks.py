@@ -10,7 +10,10 @@ from flax import nnx
 from adaptlr.benchmarks import models, tasks
 
 
-@pytest.mark.parametrize("name", tasks.task_names())
+# The transformer compiles for about 10 s; its causality test below stays in the default suite.
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n == "char_transformer" else n
+    for n in tasks.task_names()])
 def test_task_pieces_are_consistent_and_vmap_over_seeds(name):
     # The Transformer at its default size only costs compile time here: shrink it.
     small = {"char_transformer": {"width": 16, "context": 16}}.get(name, {})

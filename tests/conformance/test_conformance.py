@@ -13,13 +13,20 @@ from adaptlr import registry
 from adaptlr._base import SCHEDULE_ARGS, Interval
 
 from . import checks
+from .subset import in_default_suite
 from .targets import TARGETS
 
 NAMES = registry.names()
 
+# Every method against every check; the pairs outside the default suite (subset.py) are slow.
+MATRIX = [
+    pytest.param(name, check, id=f"{name}-{check}",
+                 marks=() if in_default_suite(name, check) else pytest.mark.slow)
+    for name in NAMES for check in sorted(checks.CHECKS)
+]
 
-@pytest.mark.parametrize("check", sorted(checks.CHECKS))
-@pytest.mark.parametrize("name", NAMES)
+
+@pytest.mark.parametrize(("name", "check"), MATRIX)
 def test_conformance(name: str, check: str) -> None:
     checks.CHECKS[check](registry.get(name))
 

@@ -163,3 +163,18 @@ def test_complex_check_passes_for_sgd_listed_as_split(broken: Any, monkeypatch: 
     spec = broken("accepts_complex")  # plain SGD, which does treat z as (a, b)
     monkeypatch.setattr(checks, "COMPLEX_SPLIT", checks.COMPLEX_SPLIT | {spec.name})
     checks.check_complex(spec)
+
+
+def test_default_subset_names_real_checks_and_covers_every_module() -> None:
+    """The default suite's share of the matrix (subset.py): the composition checks it holds
+    back exist, and every implementation module keeps one method under every check."""
+    from .subset import COMPOSITION_CHECKS, REPRESENTATIVES, in_default_suite
+
+    assert COMPOSITION_CHECKS <= set(checks.CHECKS), COMPOSITION_CHECKS - set(checks.CHECKS)
+    modules = {registry.get(n).factory.__module__ for n in registry.names()}
+    covered = {registry.get(n).factory.__module__ for n in REPRESENTATIVES}
+    assert covered == modules
+    for name in REPRESENTATIVES:
+        assert all(in_default_suite(name, c) for c in checks.CHECKS)
+    light = set(checks.CHECKS) - COMPOSITION_CHECKS
+    assert {"complex", "mismatched_trees", "state_buffers_distinct", "no_retrace"} <= light

@@ -22,6 +22,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     scale_by_learning_rate,
     written_after,
 )
@@ -123,12 +125,14 @@ def scale_by_adopt(
     check_all(RANGES, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> ScaleByAdoptState:
+        check_real(params, "ADOPT")
         return ScaleByAdoptState(count=jnp.zeros((), jnp.int32), mu=zeros_like_tree(params),
                                  nu=zeros_like_tree(params))
 
     def update_fn(
         updates: PyTree, state: ScaleByAdoptState, params: PyTree = None
     ) -> tuple[PyTree, ScaleByAdoptState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "adopt")
         decay_on = is_on(weight_decay)
         first = state.count == 0

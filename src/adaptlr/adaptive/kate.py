@@ -23,6 +23,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     resolve,
 )
 from adaptlr.adaptive._common import (
@@ -127,6 +129,7 @@ def scale_by_kate(
               weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> KateState:
+        check_real(params, "KATE")
         return KateState(count=jnp.zeros((), jnp.int32), m_sq=zeros_like_tree(params),
                          b_sq=zeros_like_tree(params),
                          learning_rate=jnp.zeros((), scalar_dtype(params)))
@@ -134,6 +137,7 @@ def scale_by_kate(
     def update_fn(
         updates: PyTree, state: KateState, params: PyTree = None
     ) -> tuple[PyTree, KateState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "kate")
         decay_on = is_on(weight_decay)
         lr = jnp.asarray(resolve(learning_rate, state.count), state.learning_rate.dtype)

@@ -21,6 +21,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     is_checkable,
     resolve,
 )
@@ -149,6 +151,7 @@ def scale_by_madgrad(
     keep_x0 = not (is_checkable(momentum) and float(momentum) == 0.0)
 
     def init_fn(params: PyTree) -> MadgradState:
+        check_real(params, "MADGRAD")
         def zeros(p: jax.Array) -> jax.Array:
             return jnp.zeros(jnp.shape(p), accumulation_dtype(jnp.asarray(p).dtype))
 
@@ -167,6 +170,7 @@ def scale_by_madgrad(
     def update_fn(
         updates: PyTree, state: MadgradState, params: PyTree = None
     ) -> tuple[PyTree, MadgradState]:
+        check_tree_match(updates, params)
         if params is None:
             raise ValueError("madgrad: the update is a new iterate and needs the parameters: "
                              "call update(grads, state, params)")

@@ -21,6 +21,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     is_checkable,
     resolve,
 )
@@ -139,6 +141,7 @@ def scale_by_sgd_sai(
     use_momentum = not (is_checkable(momentum) and float(momentum) == 0.0)
 
     def init_fn(params: PyTree) -> SgdSaiState:
+        check_real(params, "SGD-SaI")
         sdtype = scalar_dtype(params)
         return SgdSaiState(
             count=jnp.zeros((), jnp.int32),
@@ -150,6 +153,7 @@ def scale_by_sgd_sai(
     def update_fn(
         updates: PyTree, state: SgdSaiState, params: PyTree = None
     ) -> tuple[PyTree, SgdSaiState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "sgd_sai")
         decay_on = is_on(weight_decay)
         first = state.count == 0

@@ -35,6 +35,8 @@ from adaptlr._base import (
     PyTree,
     ScalarOrSchedule,
     check_all,
+    check_real,
+    check_tree_match,
     resolve,
     scalar_dtype,
     tree_sq_norm,
@@ -200,12 +202,13 @@ def scale_by_momo(
               weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> ScaleByMomoState:
+        check_real(params, "MoMo")
         dtype = scalar_dtype(params)
-        zero = jnp.zeros((), dtype)
+        # One buffer per field: a donated state must not hold the same buffer twice.
         return ScaleByMomoState(
             count=jnp.zeros((), jnp.int32), grad_avg=optax.tree.zeros_like(params),
-            grad_dot_w=zero, loss_avg=zero, lower_bound=jnp.asarray(lower_bound, dtype),
-            effective_lr=zero)
+            grad_dot_w=jnp.zeros((), dtype), loss_avg=jnp.zeros((), dtype),
+            lower_bound=jnp.asarray(lower_bound, dtype), effective_lr=jnp.zeros((), dtype))
 
     def update_fn(
         updates: PyTree,
@@ -215,6 +218,7 @@ def scale_by_momo(
         value: Any = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByMomoState]:
+        check_tree_match(updates, params)
         del extra_args
         _need_params(params, "momo")
         dtype = state.effective_lr.dtype
@@ -368,12 +372,13 @@ def scale_by_momo_adam(
               lower_bound=lower_bound, weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> ScaleByMomoAdamState:
+        check_real(params, "MoMo-Adam")
         dtype = scalar_dtype(params)
-        zero = jnp.zeros((), dtype)
         return ScaleByMomoAdamState(
             count=jnp.zeros((), jnp.int32), grad_avg=optax.tree.zeros_like(params),
-            grad_avg_sq=optax.tree.zeros_like(params), grad_dot_w=zero, loss_avg=zero,
-            lower_bound=jnp.asarray(lower_bound, dtype), effective_lr=zero)
+            grad_avg_sq=optax.tree.zeros_like(params), grad_dot_w=jnp.zeros((), dtype),
+            loss_avg=jnp.zeros((), dtype), lower_bound=jnp.asarray(lower_bound, dtype),
+            effective_lr=jnp.zeros((), dtype))
 
     def update_fn(
         updates: PyTree,
@@ -383,6 +388,7 @@ def scale_by_momo_adam(
         value: Any = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByMomoAdamState]:
+        check_tree_match(updates, params)
         del extra_args
         _need_params(params, "momo_adam")
         dtype = state.effective_lr.dtype

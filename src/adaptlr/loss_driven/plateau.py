@@ -31,12 +31,12 @@ import optax
 
 from adaptlr._base import (
     NON_NEGATIVE,
-    POSITIVE,
     Interval,
     PyTree,
     ScalarOrSchedule,
     check_all,
     check_choice,
+    check_tree_match,
     is_checkable,
     scalar_dtype,
     scale_by_learning_rate,
@@ -61,7 +61,7 @@ RANGES: dict[str, Interval] = {
     "min_lr": NON_NEGATIVE,
     "eps": NON_NEGATIVE,
     "accumulation_size": Interval(1.0, float(2**31 - 1), integer=True),
-    "learning_rate": POSITIVE,
+    "learning_rate": NON_NEGATIVE,
 }
 
 _MODES = ("min", "max")
@@ -108,10 +108,12 @@ class _Config(NamedTuple):
 
 def _init_state(dtype: Any, mode: str) -> ReduceOnPlateauState:
     worst = jnp.inf if mode == "min" else -jnp.inf
-    zero = jnp.zeros((), jnp.int32)
+    def zero() -> jax.Array:  # a buffer per field: the state may be donated
+        return jnp.zeros((), jnp.int32)
+
     return ReduceOnPlateauState(
-        scale=jnp.ones((), dtype), best=jnp.asarray(worst, dtype), num_bad=zero,
-        cooldown_count=zero, count=zero, accumulated=jnp.zeros((), dtype),
+        scale=jnp.ones((), dtype), best=jnp.asarray(worst, dtype), num_bad=zero(),
+        cooldown_count=zero(), count=zero(), accumulated=jnp.zeros((), dtype),
     )
 
 
@@ -277,7 +279,8 @@ def scale_by_reduce_on_plateau(
         value: Any = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ReduceOnPlateauState]:
-        del params, extra_args
+        del extra_args
+        check_tree_match(updates, params)
         if feed == "value":
             state = _feed(state, _metric(value, "scale_by_reduce_on_plateau",
                                          state.scale.dtype), config)
@@ -393,7 +396,7 @@ def reduce_on_plateau(
     another optimizer, chain :func:`scale_by_reduce_on_plateau` after it.
 
     Args:
-      learning_rate: initial learning rate, range ``(0, inf)``, or a schedule (then
+      learning_rate: initial learning rate, range ``[0, inf)``, or a schedule (then
         ``min_lr`` must be 0 and ``eps`` is in units of the scale).
       min_lr: smallest learning rate, range ``[0, learning_rate]``.
       eps: smallest change of the learning rate that is applied, range ``[0, inf)``.
@@ -426,8 +429,11 @@ def reduce_on_plateau(
         if is_checkable(learning_rate) and is_checkable(min_lr) and min_lr > learning_rate:
             raise ValueError(f"min_lr must be in [0, learning_rate={learning_rate}], got "
                              f"{min_lr!r}")
-        min_scale = min_lr / learning_rate
-        eps_scale = eps / learning_rate
+        # learning_rate = 0 (no step; the one rule of CONTRIBUTING.md) forces min_lr = 0: the
+        # scale's floor is then 0 and eps stays in units of the scale.
+        zero_lr = is_checkable(learning_rate) and float(learning_rate) == 0.0
+        min_scale = 0.0 if zero_lr else min_lr / learning_rate
+        eps_scale = eps if zero_lr else eps / learning_rate
     core = scale_by_reduce_on_plateau(
         factor, patience, threshold, mode=mode, threshold_mode=threshold_mode,
         cooldown=cooldown, min_scale=min_scale, eps=eps_scale,

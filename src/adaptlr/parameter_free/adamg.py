@@ -22,6 +22,8 @@ from adaptlr._base import (
     ScalarOrSchedule,
     accumulation_dtype,
     check_all,
+    check_real,
+    check_tree_match,
     resolve,
 )
 from adaptlr.adaptive._common import (
@@ -139,15 +141,17 @@ def scale_by_adamg(
               weight_decay=weight_decay)
 
     def init_fn(params: PyTree) -> AdamGState:
+        check_real(params, "AdamG")
         sdtype = scalar_dtype(params)
         return AdamGState(
             count=jnp.zeros((), jnp.int32), mu=zeros_like_tree(params),
             nu=zeros_like_tree(params), r=zeros_like_tree(params),
-            record_scalars=(jnp.zeros((), sdtype),) * 3)
+            record_scalars=tuple(jnp.zeros((), sdtype) for _ in range(3)))
 
     def update_fn(
         updates: PyTree, state: AdamGState, params: PyTree = None
     ) -> tuple[PyTree, AdamGState]:
+        check_tree_match(updates, params)
         require_params(params, weight_decay, "adamg")
         decay_on = is_on(weight_decay)
         sdtype = state.record_scalars[0].dtype

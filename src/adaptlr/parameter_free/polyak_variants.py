@@ -23,6 +23,8 @@ from adaptlr._base import (
     Interval,
     PyTree,
     check_all,
+    check_real,
+    check_tree_match,
     scalar_dtype,
     tree_sq_norm,
     tree_vdot,
@@ -142,6 +144,7 @@ def scale_by_decsps(
         value: Any = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByDecSpsState]:
+        check_tree_match(updates, params)
         del params, extra_args
         dtype = state.effective_lr.dtype
         loss = _loss_value(value, "decsps", dtype)
@@ -254,6 +257,7 @@ def scale_by_adasps(
         value: Any = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByAdaSpsState]:
+        check_tree_match(updates, params)
         del params, extra_args
         dtype = state.effective_lr.dtype
         loss = _loss_value(value, "adasps", dtype)
@@ -366,6 +370,7 @@ def scale_by_sps_safe(
         value: Any = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleBySpsSafeState]:
+        check_tree_match(updates, params)
         del extra_args
         if decay and params is None:
             raise ValueError("sps_safe with weight_decay > 0 needs the parameters: call "
@@ -473,6 +478,7 @@ def scale_by_ima_sps_safe(
     check_all(IMA_SPS_SAFE_RANGES, f_star=f_star, averaging=averaging, safeguard=safeguard)
 
     def init_fn(params: PyTree) -> ScaleByImaSpsSafeState:
+        check_real(params, "IMA-SPS_safe")
         dtype = scalar_dtype(params)
         return ScaleByImaSpsSafeState(
             z=jax.tree.map(jnp.copy, params), safeguard=jnp.asarray(safeguard, dtype),
@@ -486,6 +492,7 @@ def scale_by_ima_sps_safe(
         value: Any = None,
         **extra_args: Any,
     ) -> tuple[PyTree, ScaleByImaSpsSafeState]:
+        check_tree_match(updates, params)
         del extra_args
         if params is None:
             raise ValueError("ima_sps_safe needs the parameters: call update(grads, state, "

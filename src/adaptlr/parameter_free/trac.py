@@ -25,6 +25,9 @@ from adaptlr._base import (
     ScalarOrSchedule,
     check,
     check_all,
+    check_real,
+    check_tree_match,
+    in_float32_for_float16,
     own_copy,
     resolve,
     scalar_dtype,
@@ -241,6 +244,7 @@ def trac(
     base = optax.with_extra_args_support(base_optimizer)
 
     def init_fn(params: PyTree) -> TracState:
+        check_real(params, "TRAC")
         dtype = scalar_dtype(params)
         return TracState(
             base_state=base.init(params),
@@ -255,6 +259,7 @@ def trac(
     def update_fn(
         updates: PyTree, state: TracState, params: PyTree = None, **extra_args: Any
     ) -> tuple[PyTree, TracState]:
+        check_tree_match(updates, params)
         if params is None:
             raise ValueError("trac needs the current parameters: update(g, state, params)")
         base_updates, base_state = base.update(updates, state.base_state, params, **extra_args)
@@ -342,9 +347,13 @@ def trac_adam(
       Muppidi, Zhang and Yang, NeurIPS 2024 (see :func:`trac`).
 
     Departures:
-      Those of :func:`trac`.
+      Those of :func:`trac`. For float16 parameters the base Adam keeps its moments in
+      float32 (Optax's would divide 0 by an ``eps`` that is 0 in float16).
     """
     check_all(TRAC_ADAM_RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
               weight_decay=weight_decay, s_init=s_init)
-    return trac(optax.adamw(1.0, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay),
-                learning_rate, s_init, betas=betas, exact_erfi=exact_erfi)
+    # float16 leaves run Adam on float32 copies: Optax's Adam divides 0 by an eps that
+    # underflows to 0 in float16 after zero gradients (other dtypes are unchanged).
+    base = in_float32_for_float16(
+        optax.adamw(1.0, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay))
+    return trac(base, learning_rate, s_init, betas=betas, exact_erfi=exact_erfi)
