@@ -405,9 +405,11 @@ def scale_by_ngn_d(learning_rate: ScalarOrSchedule = 1e-3) -> optax.GradientTran
 
     Limits: unlike NGN's step, :math:`\\gamma_{k,j}` is not capped by a Polyak-like
     :math:`2f/\\lVert g\\rVert^2`: a coordinate whose gradient is small gets a step near
-    :math:`c` whatever the curvature along it (each move is at most
-    :math:`\\sqrt{c f / 2}`, so the iterates stay bounded, but the loss need not fall). On
-    Rosenbrock from :math:`(-1.2, 1)` (curvature up to ~1300) 1000 steps end above the
+    :math:`c` whatever the curvature along it (each coordinate moves at most
+    :math:`\\sqrt{c f / 2}`, but that bound grows with the loss: with :math:`c` large
+    compared with :math:`1/\\lambda_{\\max}` the iterates can diverge; on the golden
+    tests' quadratic, :math:`\\lambda_{\\max} = 1`, :math:`c = 3` converges and
+    :math:`c = 10` reaches :math:`f = 10^{78}` in 200 steps). On Rosenbrock from :math:`(-1.2, 1)` (curvature up to ~1300) 1000 steps end above the
     starting loss for :math:`c \\ge 10^{-2}` (measured :math:`f_T/f_0` = 5.1 at
     :math:`10^{-2}`, 1e4 at :math:`c = 1`) and at 0.020 for the default :math:`10^{-3}`;
     with momentum (:func:`ngn_md`) :math:`10^{-2}` reaches 2.4e-6. Choose :math:`c` as a
@@ -439,9 +441,9 @@ def scale_by_ngn_d(learning_rate: ScalarOrSchedule = 1e-3) -> optax.GradientTran
       The record ``effective_lr`` is one scalar, the mean of :math:`\\gamma_{k,j}` over all
       coordinates (not one mean per leaf as for other per-parameter methods: NGN-D keeps no
       parameter-shaped state from which ``adaptlr.effective_lr`` could weigh per-leaf means
-      without being passed the parameters). Loss handling as :func:`scale_by_ngn` (negative loss clipped at 0,
-      non-finite loss gives step 0, :math:`f = g_j = 0` gives :math:`c`). Complex parameters
-      are refused at ``init``.
+      without being passed the parameters). Loss handling as :func:`scale_by_ngn` (negative
+      loss clipped at 0, non-finite loss gives step 0, :math:`f = g_j = 0` gives :math:`c`).
+      Complex parameters are refused at ``init``.
     """
     check_all(NGN_D_RANGES, learning_rate=learning_rate)
     return _scale_by_ngn_diagonal(learning_rate, None, "ngn_d")
