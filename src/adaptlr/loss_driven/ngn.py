@@ -409,7 +409,8 @@ def scale_by_ngn_d(learning_rate: ScalarOrSchedule = 1e-3) -> optax.GradientTran
     :math:`\\sqrt{c f / 2}`, but that bound grows with the loss: with :math:`c` large
     compared with :math:`1/\\lambda_{\\max}` the iterates can diverge; on the golden
     tests' quadratic, :math:`\\lambda_{\\max} = 1`, :math:`c = 3` converges and
-    :math:`c = 10` reaches :math:`f = 10^{78}` in 200 steps). On Rosenbrock from :math:`(-1.2, 1)` (curvature up to ~1300) 1000 steps end above the
+    :math:`c = 10` reaches :math:`f = 10^{78}` in 200 steps). On Rosenbrock
+    from :math:`(-1.2, 1)` (curvature up to ~1300) 1000 steps end above the
     starting loss for :math:`c \\ge 10^{-2}` (measured :math:`f_T/f_0` = 5.1 at
     :math:`10^{-2}`, 1e4 at :math:`c = 1`) and at 0.020 for the default :math:`10^{-3}`;
     with momentum (:func:`ngn_md`) :math:`10^{-2}` reaches 2.4e-6. Choose :math:`c` as a
