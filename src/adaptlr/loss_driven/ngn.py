@@ -91,10 +91,7 @@ class ScaleByNgnDState(NamedTuple):
 
     count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates so far
     momentum: PyTree  # like params for ngn_md (the last step); None for ngn_d
-    # ngn_md: one float32 per leaf, the mean of its coordinate step sizes. ngn_d (no
-    # parameter-shaped state to weigh per-leaf means with): one scalar, the mean over all
-    # coordinates (float32, float64 for f64 params).
-    effective_lr: PyTree
+    effective_lr: PyTree  # ngn_md: per leaf, float32 mean of gamma_kj; ngn_d: all-coordinate mean
 
 
 def _loss(value: Any, method: str, dtype: Any) -> jax.Array:
