@@ -151,6 +151,14 @@ from adaptlr.loss_driven.momo import scale_by_momo_adam as scale_by_momo_adam
 from adaptlr.loss_driven.ngn import ScaleByNgnState as ScaleByNgnState
 from adaptlr.loss_driven.ngn import ngn as ngn
 from adaptlr.loss_driven.ngn import scale_by_ngn as scale_by_ngn
+from adaptlr.loss_driven.ngn import ScaleByNgnDState as ScaleByNgnDState
+from adaptlr.loss_driven.ngn import ScaleByNgnMState as ScaleByNgnMState
+from adaptlr.loss_driven.ngn import ngn_d as ngn_d
+from adaptlr.loss_driven.ngn import ngn_m as ngn_m
+from adaptlr.loss_driven.ngn import ngn_md as ngn_md
+from adaptlr.loss_driven.ngn import scale_by_ngn_d as scale_by_ngn_d
+from adaptlr.loss_driven.ngn import scale_by_ngn_m as scale_by_ngn_m
+from adaptlr.loss_driven.ngn import scale_by_ngn_md as scale_by_ngn_md
 # (end loss_driven)
 
 # --- adaptive ---

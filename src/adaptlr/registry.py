@@ -915,3 +915,34 @@ _RECENT = [
 for _spec in _RECENT:
     register(_spec)
 # --- end MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC ---
+
+# --- wngn ---
+# NGN-M, NGN-D, NGN-MD (Islamov, Ajroldi, Orvieto and Lucchi, 2025): NGN's momentum and
+# diagonal variants, family "loss_driven" next to "ngn".
+_ISLAMOV = Paper("Islamov, Ajroldi, Orvieto and Lucchi", 2025,
+                 "Enhancing optimizer stability: Momentum adaptation of the NGN step-size",
+                 "NeurIPS", "islamov2025enhancing")
+for _spec in [
+    MethodSpec(
+        "ngn_m", _ngn.ngn_m, "loss_driven", _ISLAMOV, {"learning_rate": 1.0, "momentum": 0.9},
+        4.0, needs_value=True, ranges=_ngn.NGN_M_RANGES,
+        description="NGN-M: heavy-ball momentum with the NGN step c / (1 + c |g|^2 / (2 f))",
+        reference_impl="none packaged (Algorithm 1 of the paper in NumPy)",
+    ),
+    MethodSpec(
+        "ngn_d", _ngn.ngn_d, "loss_driven", _ISLAMOV, {"learning_rate": 1e-3}, 0.0,
+        needs_value=True, ranges=_ngn.NGN_D_RANGES,
+        description="NGN-D: one NGN step c / (1 + c g_j^2 / (2 f)) per coordinate",
+        reference_impl="none packaged (the paper's diagonal NGN step in NumPy)",
+    ),
+    MethodSpec(
+        "ngn_md", _ngn.ngn_md, "loss_driven", _ISLAMOV,
+        {"learning_rate": 1e-2, "momentum": 0.9}, 4.0, needs_value=True,
+        ranges=_ngn.NGN_MD_RANGES,
+        description="NGN-MD: NGN-D's coordinate steps inside NGN-M's heavy-ball momentum",
+        reference_impl="none packaged (NGN-D + heavy ball in NumPy; the RMSprop NGN-MDv1 "
+                       "is not provided)",
+    ),
+]:
+    register(_spec)
+# --- end wngn ---

@@ -178,6 +178,19 @@ TARGETS: dict[str, Target] = {
     # rounding); on Rosenbrock it shrinks where the gradient is large (measured 1.0e-4).
     "ngn": Target(1000, 1e-10, 5e-4, "step in [1/2, 1] on the quadratic; measured "
                   "5.3e-12/1.0e-4"),
+    # --- wngn ---
+    # NGN-M at c = 1, beta = 0.9: gamma_k is NGN's step (in [1/2, 1] on the quadratic), fed
+    # through heavy-ball momentum with weight 1 - beta: the quadratic is solved to float32
+    # rounding (measured 1.0e-12), Rosenbrock's valley faster than NGN (8.2e-6 vs 1.0e-4).
+    "ngn_m": Target(1000, 1e-10, 2e-5, "NGN's step with heavy ball; measured 1.0e-12/8.2e-6"),
+    # NGN-D at c = 1e-3: f >> c g_j^2 / 2 on both problems for most steps, so gamma_j ~ c and
+    # the run is close to GD at 1e-3 (quadratic closed form 0.393, measured 0.393; Rosenbrock
+    # 0.020). Larger c is not stable on Rosenbrock (docstring Limits: 5.1 at 1e-2).
+    "ngn_d": Target(1000, 0.40, 0.04, "~GD at c = 1e-3; measured 0.393/0.020"),
+    # NGN-MD at c = 1e-2, beta = 0.9: the heavy ball damps NGN-D's oscillation along steep
+    # coordinates; quadratic 0.037 (~GD at 1e-2), Rosenbrock 2.4e-6.
+    "ngn_md": Target(1000, 0.08, 1e-5, "~heavy ball at 1e-2; measured 0.037/2.4e-6"),
+    # --- end wngn ---
     # (end loss_driven)
     # --- adaptive ---
     # Numbers measured with the registered defaults over 1000 float32 steps (quadratic,

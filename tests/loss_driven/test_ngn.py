@@ -72,7 +72,7 @@ def test_step_limits() -> None:
 
 def test_bad_input_raises() -> None:
     with pytest.raises(ValueError, match="learning_rate"):
-        adaptlr.ngn(0.0)
+        adaptlr.ngn(-1.0)
     tx = adaptlr.ngn()
     x = jnp.ones(2)
     with pytest.raises(ValueError, match="value=loss"):
