@@ -151,6 +151,14 @@ from adaptlr.loss_driven.momo import scale_by_momo_adam as scale_by_momo_adam
 from adaptlr.loss_driven.ngn import ScaleByNgnState as ScaleByNgnState
 from adaptlr.loss_driven.ngn import ngn as ngn
 from adaptlr.loss_driven.ngn import scale_by_ngn as scale_by_ngn
+# --- wsls: stochastic line searches ---
+from adaptlr.loss_driven.sls import ScaleByAdaSlsState as ScaleByAdaSlsState
+from adaptlr.loss_driven.sls import ScaleBySlsState as ScaleBySlsState
+from adaptlr.loss_driven.sls import adasls as adasls
+from adaptlr.loss_driven.sls import scale_by_adasls as scale_by_adasls
+from adaptlr.loss_driven.sls import scale_by_sls as scale_by_sls
+from adaptlr.loss_driven.sls import sls as sls
+from adaptlr.loss_driven.sls import value_fn_on_subtree as value_fn_on_subtree
 # (end loss_driven)
 
 # --- adaptive ---
