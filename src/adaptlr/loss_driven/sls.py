@@ -291,8 +291,9 @@ def scale_by_sls(
       >>> x = jnp.array([1.0, -2.0]); state = tx.init(x)
       >>> value, grad = jax.value_and_grad(loss)(x)
       >>> updates, state = tx.update(grad, state, x, value=value, value_fn=loss)
-      >>> round(float(adaptlr.effective_lr(state)), 4)  # 4 * 0.9^4: the first step accepted
-      2.6244
+      >>> # Armijo holds for eta <= 2 (1 - c) = 1.8 here: 4 * 0.9^8 is the first trial below
+      >>> round(float(adaptlr.effective_lr(state)), 4)
+      1.7219
 
     References:
       Vaswani, Mishkin, Laradji, Schmidt, Gidel and Lacoste-Julien, "Painless Stochastic
