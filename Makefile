@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -q
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -m slow \
 		tests/test_docs.py::test_sphinx_site_builds_without_warnings \
 		tests/test_packaging.py::test_sdist_and_wheel_build_and_pass_twine_check

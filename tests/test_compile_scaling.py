@@ -29,6 +29,8 @@ def compiled_chars(name: str, leaves: int) -> int:
 
     def step(params, state, grads):
         extra = {"value": jnp.asarray(1.0, jnp.float32)} if spec.needs_value else {}
+        if spec.needs_value_fn:  # line searches: a loss to evaluate at trial points
+            extra["value_fn"] = lambda p: sum(jnp.sum(x * x) for x in jax.tree.leaves(p))
         updates, state = tx.update(grads, state, params, **extra)
         return optax.apply_updates(params, updates), state
 

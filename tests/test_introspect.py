@@ -229,6 +229,8 @@ def check_one_float32_scalar(name):
     tx = spec.build()
     state = tx.init(PARAMS)
     extra = {"value": jnp.asarray(1.0)} if spec.needs_value else {}
+    if spec.needs_value_fn:  # line searches: a loss to evaluate at trial points
+        extra["value_fn"] = lambda p: sum(jnp.sum(x * x) for x in jax.tree.leaves(p))
     _, state = tx.update(grads_like(PARAMS, 0.1), state, PARAMS, **extra)
     value = effective_lr(state)
     assert isinstance(value, jax.Array), name

@@ -14,6 +14,7 @@ def step_bytes_per_param(
     options: dict | None = None,
     *,
     needs_value: bool = False,
+    needs_value_fn: bool = False,
     shape: tuple[int, ...] = (256, 256),
     leaves: int = 3,
 ) -> float:
@@ -23,7 +24,9 @@ def step_bytes_per_param(
     params = {f"p{i}": jnp.zeros(shape, jnp.float32) for i in range(leaves)}
 
     def step(p: Any, s: Any, g: Any) -> Any:
-        extra = {"value": jnp.float32(1.0)} if needs_value else {}
+        extra: dict[str, Any] = {"value": jnp.float32(1.0)} if needs_value else {}
+        if needs_value_fn:  # a line search's loss: one more read of the trial parameters
+            extra["value_fn"] = lambda q: sum(jnp.sum(x * x) for x in jax.tree.leaves(q))
         u, s = tx.update(g, s, p, **extra)
         return optax.apply_updates(p, u), s
 

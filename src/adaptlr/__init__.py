@@ -159,6 +159,14 @@ from adaptlr.loss_driven.ngn import ngn_md as ngn_md
 from adaptlr.loss_driven.ngn import scale_by_ngn_d as scale_by_ngn_d
 from adaptlr.loss_driven.ngn import scale_by_ngn_m as scale_by_ngn_m
 from adaptlr.loss_driven.ngn import scale_by_ngn_md as scale_by_ngn_md
+# --- wsls: stochastic line searches ---
+from adaptlr.loss_driven.sls import ScaleByAdaSlsState as ScaleByAdaSlsState
+from adaptlr.loss_driven.sls import ScaleBySlsState as ScaleBySlsState
+from adaptlr.loss_driven.sls import adasls as adasls
+from adaptlr.loss_driven.sls import scale_by_adasls as scale_by_adasls
+from adaptlr.loss_driven.sls import scale_by_sls as scale_by_sls
+from adaptlr.loss_driven.sls import sls as sls
+from adaptlr.loss_driven.sls import value_fn_on_subtree as value_fn_on_subtree
 # (end loss_driven)
 
 # --- adaptive ---

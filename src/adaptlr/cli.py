@@ -530,6 +530,7 @@ def _cmd_lr_find(args: argparse.Namespace) -> int:
             args.steps,
             divergence_factor=args.divergence_factor,
             needs_value=spec.needs_value,
+            needs_value_fn=spec.needs_value_fn,
             key=data_key,
         )
     except ValueError as err:

@@ -41,7 +41,7 @@ import numpy as np
 import optax
 
 from adaptlr._base import PyTree
-from adaptlr.sweep import step_key
+from adaptlr.sweep import batch_loss, step_key
 
 __all__ = [
     "SUGGESTION_RULES",
@@ -127,6 +127,7 @@ def lr_range_test(
     divergence_factor: float = 4.0,
     needs_value: bool = False,
     key: jax.Array | int | None = None,
+    needs_value_fn: bool = False,
 ) -> LRRangeTestResult:
     r"""Run the learning-rate range test and return the loss curve.
 
@@ -166,6 +167,8 @@ def lr_range_test(
       divergence_factor: stop when the smoothed loss exceeds this multiple of its minimum, in
         (1, inf]; ``inf`` stops only on a non-finite loss.
       needs_value: pass ``value=loss`` to the update (loss-value methods).
+      needs_value_fn: also pass ``value_fn=``, the loss of the step's batch as a function of
+        the parameters (line searches: ``MethodSpec.needs_value_fn``).
       key: the data key whose per-step keys ``batch_fn`` gets: a ``jax.random.key``, an
         integer seed, or ``None`` for ``jax.random.key(0)``.
 
@@ -231,7 +234,8 @@ def lr_range_test(
 
         def train_step(carry: tuple[Any, ...], step: jax.Array) -> tuple[tuple[Any, ...], Any]:
             params, opt_state, average, best, count, _ = carry
-            loss, grads = value_and_grad(params, batch_at(step))
+            batch = batch_at(step)
+            loss, grads = value_and_grad(params, batch)
             if has_aux:
                 loss = loss[0]
             loss = jnp.asarray(loss, jnp.float32)
@@ -239,10 +243,10 @@ def lr_range_test(
             smoothed = average / (1.0 - beta ** (step + 1).astype(jnp.float32))
             best = jnp.minimum(best, smoothed)
             keep_going = jnp.isfinite(loss) & ~(smoothed > factor * best)
-            if needs_value:
-                updates, opt_state = tx.update(grads, opt_state, params, value=loss)
-            else:
-                updates, opt_state = tx.update(grads, opt_state, params)
+            extra: dict[str, Any] = {"value": loss} if needs_value else {}
+            if needs_value_fn:
+                extra["value_fn"] = batch_loss(loss_fn, batch, has_aux)
+            updates, opt_state = tx.update(grads, opt_state, params, **extra)
             params = optax.apply_updates(params, updates)
             new_carry = (params, opt_state, average, best, count + 1, keep_going)
             return new_carry, (loss, smoothed)

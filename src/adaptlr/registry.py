@@ -84,6 +84,9 @@ class MethodSpec:
       defaults: hyperparameters the registry builds the method with. These are the defaults
         a user would start from; the conformance suite uses them unchanged.
       needs_value: the update takes the loss as ``value=`` (``GradientTransformationExtraArgs``).
+      needs_value_fn: the update also takes ``value_fn=``, the loss as a function of the
+        parameters (of the same mini-batch as the gradient), which it evaluates at trial
+        points (line searches; Optax's convention for its own line searches).
       state_bytes_per_param: optimizer-state bytes per float32 parameter on large matrices
         (scalars and per-row/column statistics excluded).
       readonly_state_bytes_per_param: the part of that state an update reads but never
@@ -106,6 +109,7 @@ class MethodSpec:
     defaults: Mapping[str, Any]
     state_bytes_per_param: float
     needs_value: bool = False
+    needs_value_fn: bool = False
     ranges: Mapping[str, Interval] = dataclasses.field(default_factory=dict)
     learning_rate_arg: str | None = "learning_rate"
     description: str = ""
@@ -946,3 +950,40 @@ for _spec in [
 ]:
     register(_spec)
 # --- end wngn ---
+# --- wsls ---
+# Stochastic line searches (issue 17): they backtrack on the mini-batch loss, so update takes
+# value_fn= as well as value=.
+from adaptlr.loss_driven import sls as _sls  # noqa: E402
+
+_LINE_SEARCHES = [
+    MethodSpec(
+        "sls", _sls.sls, "loss_driven",
+        Paper("Vaswani, Mishkin, Laradji, Schmidt, Gidel and Lacoste-Julien", 2019,
+              "Painless stochastic gradient: Interpolation, line-search, and convergence rates",
+              "NeurIPS", "vaswani2019painless"),
+        {"learning_rate": 10.0, "init_step_size": 1.0, "c": 0.1, "beta_b": 0.9, "gamma": 2.0,
+         "reset_option": 1, "n_batches_per_epoch": 500}, 0.0,
+        needs_value=True, needs_value_fn=True,
+        ranges=_sls.SLS_RANGES,
+        description="SLS: SGD with a stochastic Armijo line search, step grown per epoch",
+        reference_impl="sls (IssamLaradji/sls, authors; Armijo variant, NumPy transcription)",
+        defaults_note="learning_rate (a cap on the step) 10 where the factory's default is inf "
+                      "(the package has no cap in its Armijo variant): 10 is the package's "
+                      "eta_max of its Goldstein variant, and a finite cap makes the learning "
+                      "rate a live hyperparameter for inject_hyperparams and sweeps",
+    ),
+    MethodSpec(
+        "adasls", _sls.adasls, "loss_driven",
+        Paper("Jiang and Stich", 2023,
+              "Adaptive SGD with Polyak stepsize and line-search: Robust convergence and "
+              "variance reduction", "NeurIPS", "jiang2023adaptive"),
+        {"learning_rate": 10.0, "c": 1.0, "rho": 0.5, "beta": 0.8}, 0.0,
+        needs_value=True, needs_value_fn=True, ranges=_sls.ADASLS_RANGES,
+        description="AdaSLS: Armijo step over the root of summed searched steps, non-increasing",
+        reference_impl="none packaged (the paper's equations in NumPy)",
+    ),
+]
+
+for _spec in _LINE_SEARCHES:
+    register(_spec)
+# --- end wsls ---

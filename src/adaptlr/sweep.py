@@ -93,6 +93,7 @@ from adaptlr.introspect import effective_lr_scalars
 
 __all__ = [
     "SweepResult",
+    "batch_loss",
     "evaluation_steps",
     "step_key",
     "sweep",
@@ -450,6 +451,27 @@ def step_key(data_key: jax.Array, step: Any) -> jax.Array:
     return jax.random.fold_in(data_key, step)
 
 
+def batch_loss(loss_fn: Callable[..., Any], batch: Any,
+               has_aux: bool = False) -> Callable[[PyTree], jax.Array]:
+    """``params -> loss_fn(params, batch)`` (the loss without its aux): the ``value_fn`` a
+    line search (``MethodSpec.needs_value_fn``) evaluates at its trial points, on the batch
+    that gave the gradient.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from adaptlr.sweep import batch_loss
+      >>> fn = batch_loss(lambda p, b: jnp.sum((p - b) ** 2), jnp.ones(2))
+      >>> float(fn(jnp.zeros(2)))
+      2.0
+    """
+
+    def value_fn(params: PyTree) -> jax.Array:
+        out = loss_fn(params, batch)
+        return out[0] if has_aux else out
+
+    return value_fn
+
+
 class _Carry(NamedTuple):
     params: PyTree
     opt_state: PyTree
@@ -472,6 +494,7 @@ def train_sweep(
     eval_every: int = 0,
     record_every: int = 1,
     needs_value: bool = False,
+    needs_value_fn: bool = False,
     divergence_factor: float = 1e3,
     devices: Sequence[jax.Device] | None = None,
     chunk_size: int | None = None,
@@ -512,6 +535,8 @@ def train_sweep(
         ``record_every``; 0 evaluates only at the end. See :func:`evaluation_steps`.
       record_every: block length of the loss and step-size records, an integer in [1, steps].
       needs_value: pass ``value=loss`` to the optimizer's update (loss-value methods).
+      needs_value_fn: also pass ``value_fn=``, the loss of the step's batch as a function of
+        the parameters (line searches: ``MethodSpec.needs_value_fn``).
       divergence_factor: in (1, inf]; a loss above ``divergence_factor * |initial loss|``
         counts as divergence (``inf`` disables this test; non-finite values always count).
       devices, chunk_size, vmap_size: as in :func:`sweep`.
@@ -581,10 +606,10 @@ def train_sweep(
                 loss = loss[0]
             loss = jnp.asarray(loss, jnp.float32)
             initial = jnp.where(carry.step == 0, loss, carry.initial_loss)
-            if needs_value:
-                updates, new_state = tx.update(grads, carry.opt_state, carry.params, value=loss)
-            else:
-                updates, new_state = tx.update(grads, carry.opt_state, carry.params)
+            extra: dict[str, Any] = {"value": loss} if needs_value else {}
+            if needs_value_fn:
+                extra["value_fn"] = batch_loss(loss_fn, batch, has_aux)
+            updates, new_state = tx.update(grads, carry.opt_state, carry.params, **extra)
             new_params = optax.apply_updates(carry.params, updates)
             # A non-finite update (from a NaN gradient or inside the optimizer) is caught
             # before it reaches the parameters.

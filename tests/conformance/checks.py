@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from adaptlr import effective_lrs
+from adaptlr import effective_lrs, value_fn_on_subtree
 from adaptlr._base import accumulation_dtype
 from adaptlr.registry import MethodSpec
 
@@ -66,8 +66,38 @@ def small_params(seed: int = 0, dtype: Any = jnp.float32) -> dict[str, jax.Array
     }
 
 
-def update_kwargs(spec: MethodSpec, value: jax.Array) -> dict[str, Any]:
-    return {"value": value} if spec.needs_value else {}
+def update_kwargs(spec: MethodSpec, value: jax.Array,
+                  value_fn: Callable[..., jax.Array] | None = None) -> dict[str, Any]:
+    """The keywords ``update`` needs: ``value=`` (loss-value methods) and ``value_fn=`` (line
+    searches: the loss of the problem being run as a function of the parameters)."""
+    kwargs: dict[str, Any] = {"value": value} if spec.needs_value else {}
+    if spec.needs_value_fn:
+        if value_fn is None:
+            raise TypeError(f"{spec.name} needs value_fn: the runner must pass the loss")
+        kwargs["value_fn"] = value_fn
+    return kwargs
+
+
+def local_model(params: PyTree, grads: PyTree, value: jax.Array) -> Callable[[PyTree], jax.Array]:
+    """``p -> value + <g, p - x> + |p - x|^2 / 2`` (float32): a loss with the given value and
+    gradient at ``x = params``, for the checks that feed an update chosen gradients and loss
+    values. A line search accepts steps up to ``2 (1 - c)`` on it, so it backtracks from larger
+    ones. Leaves the method does not see (``optax.MaskedNode``) are skipped."""
+
+    def masked(x: Any) -> bool:
+        return isinstance(x, optax.MaskedNode)
+
+    def fn(p: PyTree) -> jax.Array:
+        total = jnp.asarray(value, jnp.float32)
+        for q, x, g in zip(jax.tree.leaves(p, is_leaf=masked), jax.tree.leaves(params),
+                           jax.tree.leaves(grads), strict=True):
+            if masked(q):
+                continue
+            d = q.astype(jnp.float32) - x.astype(jnp.float32)
+            total = total + jnp.sum(g.astype(jnp.float32) * d) + 0.5 * jnp.sum(d * d)
+        return total
+
+    return fn
 
 
 def make_step(
@@ -75,7 +105,9 @@ def make_step(
 ) -> Callable[[PyTree, Any], tuple[PyTree, Any]]:
     def step(params: PyTree, state: Any) -> tuple[PyTree, Any]:
         value, grads = jax.value_and_grad(loss_fn)(params)
-        updates, state = tx.update(grads, state, params, **update_kwargs(spec, value))
+        # Inside optax.masked / multi_transform a line search sees only its leaves.
+        value_fn = value_fn_on_subtree(loss_fn, params)
+        updates, state = tx.update(grads, state, params, **update_kwargs(spec, value, value_fn))
         return optax.apply_updates(params, updates), state
 
     return step
@@ -238,7 +270,8 @@ def _update_step(spec: MethodSpec, tx: optax.GradientTransformation) -> Callable
 
     @jax.jit
     def step(params: PyTree, state: Any, grads: PyTree, value: jax.Array) -> tuple[PyTree, Any]:
-        updates, state = tx.update(grads, state, params, **update_kwargs(spec, value))
+        kwargs = update_kwargs(spec, value, local_model(params, grads, value))
+        updates, state = tx.update(grads, state, params, **kwargs)
         return optax.apply_updates(params, updates), state
 
     return step
@@ -330,8 +363,9 @@ def check_zero_gradients(spec: MethodSpec) -> None:
 
     @jax.jit
     def step(params: PyTree, state: Any) -> tuple[PyTree, Any]:
+        value = jnp.zeros((), jnp.float32)
         updates, state = tx.update(zeros, state, params,
-                                   **update_kwargs(spec, jnp.zeros((), jnp.float32)))
+                                   **update_kwargs(spec, value, local_model(params, zeros, value)))
         return optax.apply_updates(params, updates), state
 
     for _ in range(10):
@@ -395,22 +429,26 @@ def check_inject_hyperparams(spec: MethodSpec) -> None:
 
 def run_recording_values(
     spec: MethodSpec, tx: optax.GradientTransformation, params: PyTree, steps: int = 5
-) -> tuple[PyTree, list[jax.Array]]:
-    """Like :func:`run` on :func:`sum_of_squares_loss`, also returning the loss at each step."""
+) -> tuple[PyTree, list[jax.Array], list[jax.Array]]:
+    """Like :func:`run` on :func:`sum_of_squares_loss`, also returning the loss and the
+    parameters ``b`` at each step."""
     state = tx.init(params)
     step = jax.jit(make_step(spec, tx, sum_of_squares_loss))
-    values = []
+    values, others = [], []
     for _ in range(steps):
         values.append(sum_of_squares_loss(params))
+        others.append(params["b"])
         params, state = step(params, state)
-    return params, values
+    return params, values, others
 
 
-def run_subtree(spec: MethodSpec, w: jax.Array, values: list[jax.Array]) -> jax.Array:
+def run_subtree(spec: MethodSpec, w: jax.Array, values: list[jax.Array],
+                others: list[jax.Array]) -> jax.Array:
     """The method alone on ``{"w": w}``, fed the whole model's loss values of another run.
 
     A loss-value method (Polyak steps) sees the loss of the whole model even when it only
-    updates part of it, so the comparison run gets the same sequence of values.
+    updates part of it, so the comparison run gets the same sequence of values; a line search
+    evaluates the whole model's loss with ``b`` where the other run had it at that step.
     """
     tx = spec.build()
     params = {"w": w}
@@ -418,22 +456,23 @@ def run_subtree(spec: MethodSpec, w: jax.Array, values: list[jax.Array]) -> jax.
     loss = lambda p: sum_of_squares_loss({"b": jnp.zeros(3), "w": p["w"]})  # noqa: E731
 
     @jax.jit
-    def step(params: PyTree, state: Any, value: jax.Array) -> tuple[PyTree, Any]:
+    def step(params: PyTree, state: Any, value: jax.Array, b: jax.Array) -> tuple[PyTree, Any]:
         grads = jax.grad(loss)(params)
-        updates, state = tx.update(grads, state, params, **update_kwargs(spec, value))
+        value_fn = lambda p: sum_of_squares_loss({"b": b, "w": p["w"]})  # noqa: E731
+        updates, state = tx.update(grads, state, params, **update_kwargs(spec, value, value_fn))
         return optax.apply_updates(params, updates), state
 
-    for value in values:
-        params, state = step(params, state, value)
+    for value, b in zip(values, others, strict=True):
+        params, state = step(params, state, value, b)
     return params["w"]
 
 
 def check_masked(spec: MethodSpec) -> None:
     params = small_params()
     masked = optax.masked(spec.build(), {"w": True, "b": False})
-    out, values = run_recording_values(spec, masked, params)
+    out, values, others = run_recording_values(spec, masked, params)
     # Masked-out leaves receive the raw gradient; masked-in ones see the method on {"w"} alone.
-    alone = run_subtree(spec, params["w"], values)
+    alone = run_subtree(spec, params["w"], values, others)
     assert_trees_close(out["w"], alone, what="masked leaf vs method on the sub-tree")
     b = params["b"]
     for _ in range(5):  # identity on gradients: b <- b + grad, grad = 1.0 * (b - TARGET)
@@ -444,8 +483,8 @@ def check_masked(spec: MethodSpec) -> None:
 def check_multi_transform(spec: MethodSpec) -> None:
     params = small_params()
     tx = optax.multi_transform({"m": spec.build(), "s": optax.sgd(0.1)}, {"w": "m", "b": "s"})
-    out, values = run_recording_values(spec, tx, params)
-    alone = run_subtree(spec, params["w"], values)
+    out, values, others = run_recording_values(spec, tx, params)
+    alone = run_subtree(spec, params["w"], values, others)
     assert_trees_close(out["w"], alone, what="multi_transform group vs method alone")
     b = params["b"]
     for _ in range(5):
@@ -462,18 +501,30 @@ def check_multi_steps(spec: MethodSpec) -> None:
     multi = optax.MultiSteps(spec.build(), every_k_schedule=2)
     m_state = multi.init(params)
     p_multi = params
-    multi_update = jax.jit(multi.update)  # one wrapper: a fresh jax.jit per call retraces
+
+    # A line search gets the local model of the averaged gradient the emitting step applies.
+    @jax.jit  # one wrapper: a fresh jax.jit per call retraces
+    def multi_update(g: PyTree, s: Any, p: PyTree, v: jax.Array, mean: PyTree) -> Any:
+        return multi.update(g, s, p, **update_kwargs(spec, v, local_model(p, mean, v)))
+
+    previous = grads[0]
     for g, v in zip(grads, values, strict=True):
-        upd, m_state = multi_update(g, m_state, p_multi, **update_kwargs(spec, v))
+        mean_g = jax.tree.map(lambda a, b: (a + b) / 2, previous, g)
+        upd, m_state = multi_update(g, m_state, p_multi, v, mean_g)
         p_multi = optax.apply_updates(p_multi, upd)
+        previous = g
     tx = spec.build()
     state = tx.init(params)
     p_ref = params
-    update = jax.jit(tx.update)
+
+    @jax.jit
+    def update(g: PyTree, s: Any, p: PyTree, v: jax.Array) -> Any:
+        return tx.update(g, s, p, **update_kwargs(spec, v, local_model(p, g, v)))
+
     for i in (0, 2):
         mean_g = jax.tree.map(lambda a, b: (a + b) / 2, grads[i], grads[i + 1])
         # MultiSteps forwards the extra arguments of the mini-step that emits the update.
-        upd, state = update(mean_g, state, p_ref, **update_kwargs(spec, values[i + 1]))
+        upd, state = update(mean_g, state, p_ref, values[i + 1])
         p_ref = optax.apply_updates(p_ref, upd)
     assert_trees_close(p_multi, p_ref, what="MultiSteps(k=2) vs method on averaged gradients")
 
@@ -485,8 +536,10 @@ def check_apply_if_finite(spec: MethodSpec) -> None:
     step = jax.jit(make_step(spec, tx, sum_of_squares_loss))
     params, state = step(params, state)
     bad = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), params)
-    upd, state_after_bad = jax.jit(tx.update)(bad, state, params,
-                                              **update_kwargs(spec, jnp.asarray(jnp.nan)))
+    nan = jnp.asarray(jnp.nan)
+    upd, state_after_bad = jax.jit(
+        lambda g, s, p: tx.update(g, s, p, **update_kwargs(spec, nan, local_model(p, g, nan)))
+    )(bad, state, params)
     assert_trees_equal(upd, jax.tree.map(jnp.zeros_like, params), "update on NaN gradient")
     assert_trees_equal(state_after_bad.inner_state, state.inner_state,
                        "inner state after a skipped NaN step")
@@ -627,8 +680,8 @@ def check_mismatched_trees(spec: MethodSpec) -> None:
     }
     for what, (grads, path) in cases.items():
         try:
-            jax.eval_shape(lambda g: tx.update(g, state, params, **update_kwargs(spec, value)),
-                           grads)
+            jax.eval_shape(lambda g: tx.update(g, state, params, **update_kwargs(
+                spec, value, sum_of_squares_loss)), grads)
         except ValueError as e:
             assert path in str(e), f"{what}: the error does not name {path}: {e}"
         else:
@@ -675,7 +728,8 @@ def _complex_runner(spec: MethodSpec) -> Callable[[PyTree, PyTree], PyTree]:
         value, grads = jax.value_and_grad(loss)(p, target)
         # JAX's gradient of a real function of z is the conjugate of the descent direction.
         grads = jax.tree.map(jnp.conj, grads)
-        updates, s = tx.update(grads, s, p, **update_kwargs(spec, value))
+        value_fn = lambda q: loss(q, target)  # noqa: E731
+        updates, s = tx.update(grads, s, p, **update_kwargs(spec, value, value_fn))
         return optax.apply_updates(p, updates), s
 
     def run_complex(params: PyTree, target: PyTree) -> PyTree:

@@ -191,6 +191,18 @@ TARGETS: dict[str, Target] = {
     # coordinates; quadratic 0.037 (~GD at 1e-2), Rosenbrock 2.4e-6.
     "ngn_md": Target(1000, 0.08, 1e-5, "~heavy ball at 1e-2; measured 0.037/2.4e-6"),
     # --- end wngn ---
+    # --- wsls: stochastic line searches (full-batch here, so the Armijo search is exact) ---
+    # SLS: Armijo with c = 0.1 accepts steps up to 2 (1 - c) / lam = 1.8 on the quadratic's
+    # stiffest direction (lam_max = 1); the trial starts at 1 and grows by 2^(1/500) per
+    # step, so it runs as GD at 1-1.8: (1 - 0.01 * 1.5)^2000 ~ 1e-13 on the flattest
+    # direction (measured 8.9e-15); Rosenbrock's valley followed with backtracked steps
+    # (measured 1.5e-3).
+    "sls": Target(1000, 3e-14, 5e-3, "GD at accepted steps 1-1.8; measured 8.9e-15/1.5e-3"),
+    # AdaSLS (gamma_max 10, c_l 1): the searched steps gamma_s |g_s|^2 sum to a finite total
+    # (at most (f_0 - f*) / rho under interpolation), so eta_t stays bounded below and the
+    # quadratic converges linearly (measured 1.2e-9); on Rosenbrock the sum is set by the
+    # steep first steps and the non-increasing step stays small (measured 0.164, as AdaSPS).
+    "adasls": Target(1000, 4e-9, 0.5, "bounded step on the quadratic; measured 1.2e-9/0.164"),
     # (end loss_driven)
     # --- adaptive ---
     # Numbers measured with the registered defaults over 1000 float32 steps (quadratic,

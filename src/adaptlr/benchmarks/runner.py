@@ -291,7 +291,8 @@ def _train(task: Task, method: Method, values: np.ndarray, seeds: np.ndarray, st
 
     kwargs: dict[str, Any] = dict(
         eval_fn=eval_fn, eval_every=task.eval_every, record_every=record_every,
-        needs_value=method.spec.needs_value, devices=devices)
+        needs_value=method.spec.needs_value, needs_value_fn=method.spec.needs_value_fn,
+        devices=devices)
     plateau = _plateau_controller(task) if method.schedule == _PLATEAU else None
     if plateau is not None:
         kwargs["on_eval"] = lambda opt_state, metrics: plateau.step(opt_state,

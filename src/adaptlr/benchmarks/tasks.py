@@ -37,7 +37,7 @@ import optax
 from flax import nnx
 
 from adaptlr.benchmarks import data, models
-from adaptlr.sweep import step_key
+from adaptlr.sweep import batch_loss, step_key
 
 __all__ = [
     "Task",
@@ -431,9 +431,10 @@ class TrainResult(NamedTuple):
     evals: dict[str, np.ndarray]  # name -> (steps // eval_every,)
 
 
-@functools.partial(jax.jit, static_argnames=("task", "tx", "steps", "eval_every", "needs_value"))
+@functools.partial(jax.jit, static_argnames=("task", "tx", "steps", "eval_every", "needs_value",
+                                             "needs_value_fn"))
 def _train(task: Task, tx: optax.GradientTransformation, key: jax.Array, steps: int,
-           eval_every: int, needs_value: bool) -> tuple[Any, ...]:
+           eval_every: int, needs_value: bool, needs_value_fn: bool = False) -> tuple[Any, ...]:
     init_key, data_key = jax.random.split(key)
     params = task.init_fn(init_key)
     opt_state = tx.init(params)
@@ -441,8 +442,11 @@ def _train(task: Task, tx: optax.GradientTransformation, key: jax.Array, steps: 
 
     def step_fn(carry: tuple[Any, Any], step: jax.Array) -> tuple[tuple[Any, Any], jax.Array]:
         params, opt_state = carry
-        loss, grads = grad_fn(params, task.batch_fn(step, step_key(data_key, step)))
-        extra = {"value": loss} if needs_value else {}
+        batch = task.batch_fn(step, step_key(data_key, step))
+        loss, grads = grad_fn(params, batch)
+        extra: dict[str, Any] = {"value": loss} if needs_value else {}
+        if needs_value_fn:  # line searches: the loss of this batch at trial points
+            extra["value_fn"] = batch_loss(task.loss_fn, batch)
         updates, opt_state = tx.update(grads, opt_state, params, **extra)
         return (optax.apply_updates(params, updates), opt_state), loss
 
@@ -458,7 +462,7 @@ def _train(task: Task, tx: optax.GradientTransformation, key: jax.Array, steps: 
 
 def train(task: Task, tx: optax.GradientTransformation, seed: int = 0, *,
           steps: int | None = None, eval_every: int | None = None,
-          needs_value: bool = False) -> TrainResult:
+          needs_value: bool = False, needs_value_fn: bool = False) -> TrainResult:
     """Train ``task`` with ``tx`` for ``steps`` (default: the task's budget) inside ``lax.scan``.
 
     ``steps`` is rounded down to a multiple of ``eval_every``.
@@ -466,6 +470,6 @@ def train(task: Task, tx: optax.GradientTransformation, seed: int = 0, *,
     steps = task.steps if steps is None else steps
     eval_every = min(task.eval_every if eval_every is None else eval_every, steps)
     params, opt_state, losses, metrics = _train(
-        task, tx, jax.random.key(seed), steps, eval_every, needs_value)
+        task, tx, jax.random.key(seed), steps, eval_every, needs_value, needs_value_fn)
     return TrainResult(params, opt_state, np.asarray(losses),
                        {k: np.asarray(v) for k, v in metrics.items()})
