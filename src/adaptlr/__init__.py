@@ -246,4 +246,10 @@ from adaptlr.introspect import update_stats as update_stats
 from adaptlr.sweep import SweepResult as SweepResult
 from adaptlr.sweep import train_sweep as train_sweep
 
+# --- wsfplus (AdamC decay, refined Schedule-Free AdamW, ScheduleFree+) ---
+from adaptlr.weight_decay import AdamCDecayState as AdamCDecayState
+from adaptlr.weight_decay import adamc as adamc
+from adaptlr.weight_decay import add_adamc_decayed_weights as add_adamc_decayed_weights
+# --- end wsfplus ---
+
 __version__ = "0.1.0"

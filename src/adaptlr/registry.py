@@ -915,3 +915,25 @@ _RECENT = [
 for _spec in _RECENT:
     register(_spec)
 # --- end MADGRAD, ADOPT, SGD-SaI, AdamG, Kate, TRAC ---
+
+# --- wsfplus ---
+from adaptlr import weight_decay as _weight_decay  # noqa: E402
+
+_WSFPLUS = [
+    MethodSpec(
+        "adamc", _weight_decay.adamc, "adaptive",
+        Paper("Defazio", 2025, "Why gradients rapidly increase near the end of training",
+              "arXiv", "defazio2025gradients"),
+        {"learning_rate": 1e-3, "weight_decay": 1e-4}, 8.0,
+        ranges={k: _weight_decay.RANGES[k] for k in
+                ("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay",
+                 "max_learning_rate")},
+        description="AdamC: AdamW whose decay follows the schedule, lambda lr_t^2 / lr_max",
+        defaults_note="weight_decay 1e-4 is Optax AdamW's: the paper gives no default and "
+                      "pytorch_optimizer's AdamC defaults to 0 (plain Adam)",
+    ),
+]
+
+for _spec in _WSFPLUS:
+    register(_spec)
+# --- end wsfplus ---

@@ -245,6 +245,11 @@ TARGETS: dict[str, Target] = {
     # quadratic, 0.046 Rosenbrock. (At lr 1e-3 the first moves, ~1e-10, are below float32's
     # ulp at Rosenbrock's |x| ~ 1 and TRAC never leaves x_0, in the authors' package too.)
     "trac_adam": Target(1000, 0.03, 0.14, "measured 9.7e-3 quadratic, 0.046 Rosenbrock"),
+    # --- wsfplus ---
+    # AdamC at a constant learning rate is AdamW (lr_t / lr_max = 1): as adamw, measured
+    # 0.066 quadratic, 0.17 Rosenbrock (the same numbers as adam/adamw).
+    "adamc": Target(1000, 0.10, 0.25, "constant lr: AdamW; measured 0.066/0.17"),
+    # --- end wsfplus ---
 }
 
 
