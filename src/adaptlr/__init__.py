@@ -247,6 +247,12 @@ from adaptlr.sweep import SweepResult as SweepResult
 from adaptlr.sweep import train_sweep as train_sweep
 
 # --- wsfplus (AdamC decay, refined Schedule-Free AdamW, ScheduleFree+) ---
+from adaptlr.parameter_free.schedule_free import (
+    refined_schedule_free_adamw as refined_schedule_free_adamw,
+)
+from adaptlr.parameter_free.schedule_free import (
+    scale_by_refined_schedule_free_adamw as scale_by_refined_schedule_free_adamw,
+)
 from adaptlr.weight_decay import AdamCDecayState as AdamCDecayState
 from adaptlr.weight_decay import adamc as adamc
 from adaptlr.weight_decay import add_adamc_decayed_weights as add_adamc_decayed_weights

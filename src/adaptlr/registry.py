@@ -918,6 +918,7 @@ for _spec in _RECENT:
 
 # --- wsfplus ---
 from adaptlr import weight_decay as _weight_decay  # noqa: E402
+from adaptlr.parameter_free import schedule_free as _sf_wsfplus  # noqa: E402
 
 _WSFPLUS = [
     MethodSpec(
@@ -931,6 +932,22 @@ _WSFPLUS = [
         description="AdamC: AdamW whose decay follows the schedule, lambda lr_t^2 / lr_max",
         defaults_note="weight_decay 1e-4 is Optax AdamW's: the paper gives no default and "
                       "pytorch_optimizer's AdamC defaults to 0 (plain Adam)",
+    ),
+    MethodSpec(
+        "refined_schedule_free_adamw", _sf_wsfplus.refined_schedule_free_adamw,
+        "parameter_free",
+        Paper("Song, Baek, Ahn and Yun", 2025,
+              "Through the river: Understanding the benefit of schedule-free methods for "
+              "language model training", "arXiv", "song2025river"),
+        {"learning_rate": 0.0025, "decoupling_c": 20.0}, 8.0,
+        ranges={k: _sf_wsfplus.RANGES[k] for k in
+                ("learning_rate", "b1", "b2", "eps", "weight_decay", "warmup_steps", "r",
+                 "weight_lr_power", "decoupling_c")},
+        description="Refined Schedule-Free AdamW: averaging weight min(1, c (1-b1) C)",
+        reference_impl="pytorch_optimizer 4.1.0 (ScheduleFreeAdamW, decoupling_c)",
+        defaults_note="decoupling_c 20 chosen here (2 / (1 - b1): half plain Schedule-Free's "
+                      "averaging window): the paper tunes C and pytorch_optimizer's default 0 "
+                      "switches the refinement off; other defaults are Schedule-Free AdamW's",
     ),
 ]
 
