@@ -253,6 +253,13 @@ from adaptlr.parameter_free.schedule_free import (
 from adaptlr.parameter_free.schedule_free import (
     scale_by_refined_schedule_free_adamw as scale_by_refined_schedule_free_adamw,
 )
+from adaptlr.parameter_free.schedule_free_plus import (
+    ScheduleFreePlusMoments as ScheduleFreePlusMoments,
+)
+from adaptlr.parameter_free.schedule_free_plus import (
+    scale_by_schedule_free_plus as scale_by_schedule_free_plus,
+)
+from adaptlr.parameter_free.schedule_free_plus import schedule_free_plus as schedule_free_plus
 from adaptlr.weight_decay import AdamCDecayState as AdamCDecayState
 from adaptlr.weight_decay import adamc as adamc
 from adaptlr.weight_decay import add_adamc_decayed_weights as add_adamc_decayed_weights

@@ -919,6 +919,7 @@ for _spec in _RECENT:
 # --- wsfplus ---
 from adaptlr import weight_decay as _weight_decay  # noqa: E402
 from adaptlr.parameter_free import schedule_free as _sf_wsfplus  # noqa: E402
+from adaptlr.parameter_free import schedule_free_plus as _sf_plus  # noqa: E402
 
 _WSFPLUS = [
     MethodSpec(
@@ -948,6 +949,17 @@ _WSFPLUS = [
         defaults_note="decoupling_c 20 chosen here (2 / (1 - b1): half plain Schedule-Free's "
                       "averaging window): the paper tunes C and pytorch_optimizer's default 0 "
                       "switches the refinement off; other defaults are Schedule-Free AdamW's",
+    ),
+    MethodSpec(
+        "schedule_free_plus", _sf_plus.schedule_free_plus, "parameter_free",
+        Paper("Defazio", 2026,
+              "ScheduleFree+: Scaling learning-rate-free & schedule-free learning to large "
+              "language models", "arXiv", "defazio2026schedulefreeplus"),
+        {"learning_rate": 1.0}, 12.0, needs_value=True, ranges=_sf_plus.RANGES,
+        description="ScheduleFree+: Schedule-Free AdamC with a Polyak step from the loss",
+        reference_impl="schedule_free main 43e5c2d (AdamCScheduleFreePlusPaper, authors)",
+        defaults_note="c_warmup 1 where the reference's signature has 0.9 (the same for "
+                      "integer steps; its docstring says 0)",
     ),
 ]
 
