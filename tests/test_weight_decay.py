@@ -193,3 +193,30 @@ def test_effective_lr_reports_the_schedule():
     for _ in range(3):
         _, state = tx.update(jnp.ones(2), state, jnp.ones(2))
     assert float(adaptlr.effective_lr(state)) == pytest.approx(PEAK * 2 / 10, rel=1e-6)
+
+
+def _schedule_of_the_golden(count: jax.Array) -> jax.Array:
+    """generate_goldens_adamc.warmup_cosine times the peak 1e-2, in float64."""
+    k = jnp.asarray(count).astype(jnp.float64)
+    frac = jnp.clip((k - 20) / 180, 0.0, 1.0)
+    return 1e-2 * jnp.where(k < 20, k / 20, 0.5 * (1 + jnp.cos(jnp.pi * frac)))
+
+
+@pytest.mark.parametrize("problem", ["mlp", "quadratic"])
+@pytest.mark.parametrize(("setting", "kwargs"), [
+    ("default", dict(weight_decay=0.1)),
+    ("betas_strong_decay", dict(b1=0.8, b2=0.99, weight_decay=2.0)),
+])
+def test_adamc_matches_pytorch_optimizer(setting, kwargs, problem):
+    # pytorch_optimizer 4.1.0 AdamC (normalized group, max_lr = the peak), eps = 0 and its
+    # 1e-15 under the root removed (tests/adaptive/generate_goldens_adamc.py says why).
+    from pathlib import Path
+
+    from tests import reference_problems as rp
+
+    golden = rp.load_golden(Path(__file__).parent / "adaptive" / "goldens" / "adamc.npz",
+                            problem, prefix=f"{setting}/")
+    with jax.enable_x64(True), jax.numpy_rank_promotion("allow"):
+        ours = rp.run_jax(problem, adamc(_schedule_of_the_golden, eps=0.0,
+                                         max_learning_rate=1e-2, **kwargs))
+    assert rp.max_relative_error(ours, golden) <= 1e-10

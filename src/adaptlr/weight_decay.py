@@ -241,10 +241,12 @@ def adamc(
       ``mask`` selects the corrected leaves, and the others get no decay here (chain
       ``optax.add_decayed_weights`` with the complementary mask for AdamW's). ``eps`` is
       Optax's (added to :math:`\sqrt{\hat v}`), not pytorch_optimizer's (added to
-      :math:`\sqrt{v}` before the bias correction). For float16 parameters Adam's moments
-      are kept in float32 (float16 cannot hold ``eps`` nor small squares). The registry's
-      ``weight_decay`` default is Optax AdamW's 1e-4: pytorch_optimizer's ``AdamC``
-      defaults to 0 (plain Adam) and the paper gives none.
+      :math:`\sqrt{v}` before the bias correction); with ``eps = 0`` and its 1e-15 under
+      the root removed, pytorch_optimizer 4.1.0's ``AdamC`` on a ``normalized`` group is
+      matched to 1e-12 in float64 (``tests/adaptive/generate_goldens_adamc.py``). For
+      float16 parameters Adam's moments are kept in float32 (float16 cannot hold ``eps``
+      nor small squares). The registry's ``weight_decay`` default is Optax AdamW's 1e-4:
+      pytorch_optimizer's ``AdamC`` defaults to 0 (plain Adam) and the paper gives none.
     """
     check_all(RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
               weight_decay=weight_decay)
