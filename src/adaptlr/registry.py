@@ -931,6 +931,7 @@ _WSFPLUS = [
                 ("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay",
                  "max_learning_rate")},
         description="AdamC: AdamW whose decay follows the schedule, lambda lr_t^2 / lr_max",
+        reference_impl="pytorch_optimizer 4.1.0 (AdamC, normalized group; goldens at eps 0)",
         defaults_note="weight_decay 1e-4 is Optax AdamW's: the paper gives no default and "
                       "pytorch_optimizer's AdamC defaults to 0 (plain Adam)",
     ),
