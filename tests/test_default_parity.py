@@ -49,6 +49,19 @@ AUTHORS: dict[str, dict[str, object]] = {
              "init_eta": None},
     # pytorch_optimizer 4.1.0 AliG (oval-group/ali-g has the same defaults)
     "alig": {"max_lr": None, "momentum": 0.0, "adjusted_momentum": False},
+    # --- wsfplus ---
+    # pytorch_optimizer 4.1.0 AdamC and ScheduleFreeAdamW (decoupling_c 0 = refinement off);
+    # schedule_free main 43e5c2d AdamCScheduleFreePlusPaper (signature; c_warmup 0.9).
+    "adamc": {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
+    "refined_schedule_free_adamw": {"learning_rate": 2.5e-3, "b1": 0.9, "b2": 0.999,
+                                    "eps": 1e-8, "weight_decay": 0.0, "r": 0.0,
+                                    "weight_lr_power": 2.0, "warmup_steps": 0,
+                                    "decoupling_c": 0.0},
+    "schedule_free_plus": {"learning_rate": 1.0, "b1": 0.9, "b2": 0.95, "sf_b1": 0.9,
+                           "eps": 1e-8, "weight_decay": 0.0, "r": 0.0, "polyak_beta": 0.0,
+                           "c_warmup": 0.9, "sf_b1_anneal_steps": 0, "sf_b1_max": 0.965,
+                           "weight_lr_power": 2.0},
+    # --- end wsfplus ---
 }
 
 

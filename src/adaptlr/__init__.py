@@ -262,4 +262,23 @@ from adaptlr.introspect import update_stats as update_stats
 from adaptlr.sweep import SweepResult as SweepResult
 from adaptlr.sweep import train_sweep as train_sweep
 
+# --- wsfplus (AdamC decay, refined Schedule-Free AdamW, ScheduleFree+) ---
+from adaptlr.parameter_free.schedule_free import (
+    refined_schedule_free_adamw as refined_schedule_free_adamw,
+)
+from adaptlr.parameter_free.schedule_free import (
+    scale_by_refined_schedule_free_adamw as scale_by_refined_schedule_free_adamw,
+)
+from adaptlr.parameter_free.schedule_free_plus import (
+    ScheduleFreePlusMoments as ScheduleFreePlusMoments,
+)
+from adaptlr.parameter_free.schedule_free_plus import (
+    scale_by_schedule_free_plus as scale_by_schedule_free_plus,
+)
+from adaptlr.parameter_free.schedule_free_plus import schedule_free_plus as schedule_free_plus
+from adaptlr.weight_decay import AdamCDecayState as AdamCDecayState
+from adaptlr.weight_decay import adamc as adamc
+from adaptlr.weight_decay import add_adamc_decayed_weights as add_adamc_decayed_weights
+# --- end wsfplus ---
+
 __version__ = "0.1.0"

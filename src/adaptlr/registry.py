@@ -987,3 +987,54 @@ _LINE_SEARCHES = [
 for _spec in _LINE_SEARCHES:
     register(_spec)
 # --- end wsls ---
+# --- wsfplus ---
+from adaptlr import weight_decay as _weight_decay  # noqa: E402
+from adaptlr.parameter_free import schedule_free as _sf_wsfplus  # noqa: E402
+from adaptlr.parameter_free import schedule_free_plus as _sf_plus  # noqa: E402
+
+_WSFPLUS = [
+    MethodSpec(
+        "adamc", _weight_decay.adamc, "adaptive",
+        Paper("Defazio", 2025, "Why gradients rapidly increase near the end of training",
+              "arXiv", "defazio2025gradients"),
+        {"learning_rate": 1e-3, "weight_decay": 1e-4}, 8.0,
+        ranges={k: _weight_decay.RANGES[k] for k in
+                ("learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay",
+                 "max_learning_rate")},
+        description="AdamC: AdamW whose decay follows the schedule, lambda lr_t^2 / lr_max",
+        reference_impl="pytorch_optimizer 4.1.0 (AdamC, normalized group; goldens at eps 0)",
+        defaults_note="weight_decay 1e-4 is Optax AdamW's: the paper gives no default and "
+                      "pytorch_optimizer's AdamC defaults to 0 (plain Adam)",
+    ),
+    MethodSpec(
+        "refined_schedule_free_adamw", _sf_wsfplus.refined_schedule_free_adamw,
+        "parameter_free",
+        Paper("Song, Baek, Ahn and Yun", 2025,
+              "Through the river: Understanding the benefit of schedule-free methods for "
+              "language model training", "arXiv", "song2025river"),
+        {"learning_rate": 0.0025, "decoupling_c": 20.0}, 8.0,
+        ranges={k: _sf_wsfplus.RANGES[k] for k in
+                ("learning_rate", "b1", "b2", "eps", "weight_decay", "warmup_steps", "r",
+                 "weight_lr_power", "decoupling_c")},
+        description="Refined Schedule-Free AdamW: averaging weight min(1, c (1-b1) C)",
+        reference_impl="pytorch_optimizer 4.1.0 (ScheduleFreeAdamW, decoupling_c)",
+        defaults_note="decoupling_c 20 chosen here (2 / (1 - b1): half plain Schedule-Free's "
+                      "averaging window): the paper tunes C and pytorch_optimizer's default 0 "
+                      "switches the refinement off; other defaults are Schedule-Free AdamW's",
+    ),
+    MethodSpec(
+        "schedule_free_plus", _sf_plus.schedule_free_plus, "parameter_free",
+        Paper("Defazio", 2026,
+              "ScheduleFree+: Scaling learning-rate-free & schedule-free learning to large "
+              "language models", "arXiv", "defazio2026schedulefreeplus"),
+        {"learning_rate": 1.0}, 12.0, needs_value=True, ranges=_sf_plus.RANGES,
+        description="ScheduleFree+: Schedule-Free AdamC with a Polyak step from the loss",
+        reference_impl="schedule_free main 43e5c2d (AdamCScheduleFreePlusPaper, authors)",
+        defaults_note="c_warmup 1 where the reference's signature has 0.9 (the same for "
+                      "integer steps; its docstring says 0)",
+    ),
+]
+
+for _spec in _WSFPLUS:
+    register(_spec)
+# --- end wsfplus ---

@@ -270,6 +270,19 @@ TARGETS: dict[str, Target] = {
     # quadratic, 0.046 Rosenbrock. (At lr 1e-3 the first moves, ~1e-10, are below float32's
     # ulp at Rosenbrock's |x| ~ 1 and TRAC never leaves x_0, in the authors' package too.)
     "trac_adam": Target(1000, 0.03, 0.14, "measured 9.7e-3 quadratic, 0.046 Rosenbrock"),
+    # --- wsfplus ---
+    # AdamC at a constant learning rate is AdamW (lr_t / lr_max = 1): as adamw, measured
+    # 0.066 quadratic, 0.17 Rosenbrock (the same numbers as adam/adamw).
+    "adamc": Target(1000, 0.10, 0.25, "constant lr: AdamW; measured 0.066/0.17"),
+    # Refined Schedule-Free AdamW at C = 20 (c = min(1, 2/t)): as Schedule-Free AdamW, with
+    # a shorter average; measured 7.2e-4 quadratic, 0.169 Rosenbrock (plain: 1.2e-3, 0.171).
+    "refined_schedule_free_adamw": Target(1000, 2.5e-3, 0.5,
+                                          "measured 7.2e-4 quadratic, 0.169 Rosenbrock"),
+    # ScheduleFree+ at its defaults (lr 1 times the Polyak step f / (sqrt(pi/2) |g|_1)): both
+    # problems have minimum 0, as the Polyak rule assumes; measured 1.7e-4 quadratic, 0.020
+    # Rosenbrock.
+    "schedule_free_plus": Target(1000, 5e-4, 0.06, "measured 1.7e-4 quadratic, 0.020 Rosenbrock"),
+    # --- end wsfplus ---
 }
 
 

@@ -60,6 +60,8 @@ from adaptlr._docstrings import args_from
 __all__ = [
     "RANGES",
     "ScheduleFreeState",
+    "refined_schedule_free_adamw",
+    "scale_by_refined_schedule_free_adamw",
     "scale_by_schedule_free",
     "scale_by_schedule_free_adamw",
     "scale_by_schedule_free_radam",
@@ -77,6 +79,7 @@ RANGES: dict[str, Interval] = {
     "b1": Interval(0.0, 1.0, lower_closed=False),
     "b2": UNIT_INTERVAL,
     "eps": POSITIVE,
+    "decoupling_c": NON_NEGATIVE,
     "weight_decay": NON_NEGATIVE,
     "warmup_steps": Interval(0.0, math.inf, integer=True),
     "r": NON_NEGATIVE,
@@ -248,6 +251,7 @@ def _fused(
     weight_lr_power: float,
     silent_sgd_phase: bool,
     state_dtype: Any,
+    decoupling_c: Any = 0.0,
 ) -> optax.GradientTransformation:
     adaptive = kind in ("adamw", "radam")
     # A concrete zero decay is left out, so that z' does not read y (one buffer less).
@@ -296,6 +300,11 @@ def _fused(
             else:
                 lr_t = lr
         c, lr_max, weight_sum = _averaging_weight(k, lr_t, state, r, weight_lr_power)
+        if not _is_zero(decoupling_c):
+            # Refined Schedule-Free (Song et al., 2025): c scaled by (1 - b1) C, capped at 1;
+            # C = 0 (traced under inject_hyperparams) keeps the plain weight.
+            big_c = jnp.asarray(decoupling_c, sdtype)
+            c = jnp.where(big_c > 0, jnp.minimum(1, c * (1 - beta1) * big_c), c)
         # y' = y + c (z - y) + lr (b1 (1 - c) - 1) g', g' the normalised, decayed gradient.
         y_coefficient = lr_t * (beta1 * (1 - c) - 1)
 
@@ -523,6 +532,102 @@ def schedule_free_adamw(
         scale_by_schedule_free_adamw(
             learning_rate, b1, b2, eps, weight_decay, warmup_steps, r, weight_lr_power,
             state_dtype=state_dtype,
+        ),
+        optax.scale(-1.0),
+    )
+
+
+def scale_by_refined_schedule_free_adamw(
+    learning_rate: ScalarOrSchedule = 0.0025,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    warmup_steps: int = 0,
+    r: float = 0.0,
+    weight_lr_power: float = 2.0,
+    *,
+    decoupling_c: float,
+    state_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""Refined Schedule-Free AdamW's move of ``y``, negated; see
+    :func:`refined_schedule_free_adamw`."""
+    check_all(
+        RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
+        warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
+        decoupling_c=decoupling_c,
+    )
+    return _fused(
+        "adamw", learning_rate, b1, b2, eps, weight_decay, warmup_steps, r,
+        weight_lr_power, True, state_dtype, decoupling_c,
+    )
+
+
+def refined_schedule_free_adamw(
+    learning_rate: ScalarOrSchedule = 0.0025,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    warmup_steps: int = 0,
+    r: float = 0.0,
+    weight_lr_power: float = 2.0,
+    *,
+    decoupling_c: float,
+    state_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""Refined Schedule-Free AdamW: the averaging weight decoupled from the momentum ``b1``.
+
+    :func:`schedule_free_adamw` with the averaging weight :math:`c_{k+1}` (module
+    docstring) replaced by
+
+    .. math::
+
+        c'_{k+1} = \min\bigl(1,\; c_{k+1} (1-\beta_1)\, C\bigr),
+
+    so that ``b1`` sets the momentum of ``y`` and :math:`C` (``decoupling_c``) the width of
+    the average on its own. With :math:`c_{k+1} = 1/(k+1)` (constant learning rate, ``r = 0``)
+    the average covers the last :math:`\approx k/((1-\beta_1) C)` iterates' worth of
+    weight; :math:`C = 1/(1-\beta_1)` is plain Schedule-Free AdamW, and ``decoupling_c = 0``
+    too (pytorch_optimizer's "off"). Evaluate at ``schedule_free_eval_params``.
+
+    Args:
+      decoupling_c: :math:`C` in ``[0, inf)``; no default (see Departures). The paper
+        treats it as a hyperparameter to tune together with ``b1``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, adaptlr
+      >>> tx = adaptlr.refined_schedule_free_adamw(1e-2, b1=0.95, decoupling_c=50.0)
+      >>> params = jnp.array([1.0, -2.0])
+      >>> state = tx.init(params)
+      >>> for _ in range(5):
+      ...     grads = jax.grad(lambda y: jnp.sum(y**2))(params)
+      ...     updates, state = tx.update(grads, state, params)
+      ...     params = optax.apply_updates(params, updates)
+      >>> x = adaptlr.schedule_free_eval_params(state, params)
+
+    References:
+      Song, Baek, Ahn and Yun, "Through the River: Understanding the Benefit of
+      Schedule-Free Methods for Language Model Training", arXiv:2507.09846, 2025.
+      Reference code: ``pytorch_optimizer.ScheduleFreeAdamW(decoupling_c=C)``
+      (pytorch_optimizer 4.1.0; the authors publish no package).
+
+    Departures:
+      The paper writes :math:`c_{k+1} = \min(1, (1-\beta_1) C \gamma_k^2 /
+      \sum_{i\le k}\gamma_i^2)`; pytorch_optimizer (followed here) scales Schedule-Free's
+      own weight, :math:`(k+1)^r \gamma_{\max}^p / \sum`, the same for ``r = 0``,
+      ``weight_lr_power = 2`` and a non-decreasing learning rate (warmup then constant).
+      pytorch_optimizer adds 1e-15 to :math:`\hat v` under the square root; Schedule-Free
+      (schedulefree 1.4.1) and this function do not (the goldens are generated with that
+      constant set to 0, see the generator). Neither the paper nor pytorch_optimizer
+      documents a default :math:`C` (pytorch_optimizer's 0 switches the refinement off), so
+      ``decoupling_c`` must be given; the registry builds it with 20 (see its
+      ``defaults_note``). As for :func:`schedule_free_adamw` otherwise.
+    """
+    return optax.chain(
+        scale_by_refined_schedule_free_adamw(
+            learning_rate, b1, b2, eps, weight_decay, warmup_steps, r, weight_lr_power,
+            decoupling_c=decoupling_c, state_dtype=state_dtype,
         ),
         optax.scale(-1.0),
     )
@@ -792,3 +897,6 @@ def schedule_free(
 args_from(schedule_free_sgd, scale_by_schedule_free)(scale_by_schedule_free_sgd)
 args_from(schedule_free_adamw, scale_by_schedule_free)(scale_by_schedule_free_adamw)
 args_from(schedule_free_radam, scale_by_schedule_free)(scale_by_schedule_free_radam)
+args_from(schedule_free_adamw)(refined_schedule_free_adamw)
+args_from(refined_schedule_free_adamw, scale_by_schedule_free)(
+    scale_by_refined_schedule_free_adamw)
