@@ -82,3 +82,107 @@ def test_matches_the_package_in_float64(setting: str) -> None:
     # The settings are not trivial: d moved, and so did the parameters.
     assert data["d"][-1] > 2 * data["d"][0]
     assert _rel(data["y/wide"][-1], data["y/wide"][0]) > 1e-3
+
+
+def test_factoring_rule_is_the_packages() -> None:
+    # (dc, dr): second-largest and largest axis, ties to the later axis; a leaf is factored
+    # with two or more axes of which one has at least 32 entries.
+    assert _factored_axes((6, 40)) == (0, 1)
+    assert _factored_axes((40, 6)) == (1, 0)
+    assert _factored_axes((32, 32)) == (0, 1)
+    assert _factored_axes((3, 4, 33)) == (1, 2)
+    assert _factored_axes((31, 31)) is None
+    assert _factored_axes((13,)) is None
+    assert _factored_axes((0, 40)) is None  # zero-size: nothing to factor (no NaN means)
+
+
+def test_factored_state_shapes() -> None:
+    params = {"w": jnp.zeros((6, 40)), "t": jnp.zeros((40, 6)), "b": jnp.zeros(5)}
+    base = adaptlr.prodigy_plus_schedule_free().init(params)[0].base_state
+    assert base.exp_avg_sq_row["w"].shape == (6, 1) and base.exp_avg_sq_col["w"].shape == (1, 40)
+    assert base.exp_avg_sq_row["t"].shape == (1, 6) and base.exp_avg_sq_col["t"].shape == (40, 1)
+    assert base.exp_avg_sq["w"].shape == (1,) and base.exp_avg_sq["b"].shape == (5,)
+    assert base.s["w"].shape == (22,) and base.p0["b"].shape == (1,)  # every 11th entry
+    unfactored = adaptlr.prodigy_plus_schedule_free(factored=False).init(params)[0].base_state
+    assert unfactored.exp_avg_sq["w"].shape == (6, 40)
+
+
+def test_eval_params_is_the_packages_eval_point() -> None:
+    """``schedule_free_eval_params`` returns x = (y - (1 - b1) z) / b1, the point the package's
+    ``eval()`` puts in the model (the goldens' ``x/`` arrays, checked above at 1e-10), also
+    from inside a chain and under ``optax.masked``."""
+    with jax.enable_x64(True):
+        data = np.load(GOLDENS / "pps_default.npz")
+        y = {n: jnp.asarray(data[f"y/{n}"][-1]) for n in NAMES}
+        z = {n: jnp.asarray(data[f"z/{n}"][-1]) for n in NAMES}
+        tx = adaptlr.prodigy_plus_schedule_free(b1=0.9)
+        state = tx.init(y)
+        state = (state[0]._replace(z=z), *state[1:])
+        x = adaptlr.schedule_free_eval_params(state, y)
+        for n in NAMES:
+            assert _rel(np.asarray(x[n]), data[f"x/{n}"]) <= 1e-12
+        masked = optax.masked(tx, {n: n != "bias" for n in NAMES})
+        mstate = masked.init(y)
+        xm = adaptlr.schedule_free_eval_params(mstate, y)
+        np.testing.assert_array_equal(np.asarray(xm["bias"]), np.asarray(y["bias"]))
+        np.testing.assert_allclose(np.asarray(xm["wide"]), np.asarray(y["wide"]))  # z = y at init
+
+
+def test_unsupported_options_are_not_arguments() -> None:
+    for option in ("use_cautious", "use_grams", "use_adopt", "use_orthograd", "use_focus",
+                   "use_speed", "use_schedulefree", "split_groups", "split_groups_mean",
+                   "stochastic_rounding", "factored_fp32", "fused_back_pass"):
+        with pytest.raises(TypeError):
+            adaptlr.prodigy_plus_schedule_free(**{option: True})
+    with pytest.raises(ValueError, match="use_stableadamw"):
+        adaptlr.prodigy_plus_schedule_free(use_atan2=True, use_stableadamw=True)
+    with pytest.raises(ValueError, match="b1"):
+        adaptlr.prodigy_plus_schedule_free(b1=0.0)
+    with pytest.raises(TypeError, match="factored"):
+        adaptlr.prodigy_plus_schedule_free(factored=1)  # type: ignore[arg-type]
+
+
+def test_zero_learning_rate_changes_nothing_but_the_count() -> None:
+    tx = adaptlr.prodigy_plus_schedule_free(learning_rate=0.0, weight_decay=0.1,
+                                            weight_decay_by_lr=False)
+    params = {"w": jnp.ones((4, 40)), "b": jnp.zeros(3)}
+    state = tx.init(params)
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, new = tx.update(grads, state, params)
+    for u in jax.tree.leaves(updates):
+        np.testing.assert_array_equal(np.asarray(u), 0.0)
+    changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), state, new)
+    assert changed[0].count and not any(jax.tree.leaves(changed[0]._replace(count=False)))
+
+
+def test_bfloat16_parameters_train_without_nan() -> None:
+    params = {"w": jnp.ones((4, 40), jnp.bfloat16), "b": jnp.zeros(3, jnp.bfloat16)}
+    tx = adaptlr.prodigy_plus_schedule_free(d0=1e-2)
+    state = tx.init(params)
+    for _ in range(5):
+        grads = jax.tree.map(lambda p: (p - 2).astype(p.dtype), params)
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    assert all(leaf.dtype == jnp.bfloat16 for leaf in jax.tree.leaves(params))
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves((params, state)))
+    assert float(params["b"][0]) > 0  # moved towards 2
+
+
+def test_schedule_free_of_prodigy_is_a_different_optimizer() -> None:
+    """docs/prodigy.md: no setting of ``schedule_free(prodigy(...))`` is this optimizer. A
+    configuration close to it (no momentum, the same betas, eps, d0, d limiter, every 11th
+    entry; StableAdamW off on both sides) leaves the package's trajectory within 10 steps."""
+    with jax.enable_x64(True):
+        data = np.load(GOLDENS / "pps_no_stableadamw.npz")
+        near = adaptlr.schedule_free(
+            adaptlr.prodigy(learning_rate=2.0, b1=0.0, b2=0.99, eps=1e-6, d0=1e-5,
+                            slice_p=11, d_limiter=True),
+            learning_rate=2.0, b1=0.9,
+        )
+        params = {n: jnp.asarray(data[f"y/{n}"][0]) for n in NAMES}
+        state = near.init(params)
+        for t in range(10):
+            grads = {n: jnp.asarray(data[f"grad/{n}"][t]) for n in NAMES}
+            updates, state = near.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+        assert _rel(np.asarray(params["small"]), data["y/small"][10]) > 1e-3

@@ -1,4 +1,4 @@
-"""ProdigyPlusScheduleFree: Prodigy's ``d`` driving Schedule-Free Adam (``prodigy-plus-schedule-free``).
+"""ProdigyPlusScheduleFree: Prodigy's ``d`` driving Schedule-Free Adam.
 
 A port of the ``ProdigyPlusScheduleFree`` optimiser of the ``prodigy-plus-schedule-free``
 package 2.0.1 (its default ``use_schedulefree=True`` mode), whose arithmetic differs from the
@@ -9,7 +9,7 @@ composition ``schedule_free(prodigy(...))`` in several places; see
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -279,8 +279,8 @@ def scale_by_prodigy_plus_schedule_free(
 
         def moments(
             g: jax.Array, v: jax.Array, row: jax.Array, col: jax.Array
-        ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-            """New second-moment leaves and the denominator sqrt(v)."""
+        ) -> tuple[tuple[jax.Array, ...], jax.Array, jax.Array, jax.Array]:
+            """The denominator's inputs (new statistics) and the second-moment leaves to store."""
             cdt = accumulation_dtype(g.dtype)
             gc = g.astype(cdt)
             new = (1 - beta2).astype(cdt) * (d * d).astype(cdt)
@@ -289,45 +289,58 @@ def scale_by_prodigy_plus_schedule_free(
             if axes is None:
                 v_new = b2c * v.astype(cdt) + new * gc * gc
                 v_out = jnp.where(active, v_new, v.astype(cdt)).astype(v.dtype)
-                return jnp.sqrt(v_new), v_out, row, col
+                return (v_new,), v_out, row, col
             dc, dr = axes
-            sq = gc * gc
-            row_new = b2c * row + new * jnp.mean(sq, axis=dr, keepdims=True)
-            col_new = b2c * col + new * jnp.mean(sq, axis=dc, keepdims=True)
+            # Each mean reads g through its own barrier (different operand orders, so XLA does
+            # not merge them): a shared g^2 would be written out and read back.
+            g_r, new_r = jax.lax.optimization_barrier((gc, new))
+            new_c, g_c = jax.lax.optimization_barrier((new, gc))
+            row_new = b2c * row + new_r * jnp.mean(g_r * g_r, axis=dr, keepdims=True)
+            col_new = b2c * col + new_c * jnp.mean(g_c * g_c, axis=dc, keepdims=True)
             # The package reduces the row statistics over axis dc - 1 when dc > dr, an axis of
             # the kept-dims array that is not the intended one (see Departures: kept).
             reduce_axis = dc - 1 if dc > dr else dc
             mean = jnp.mean(row_new, axis=reduce_axis, keepdims=True) + _FACTOR_TINY
-            denom = jnp.sqrt(row_new / mean * col_new)
             return (
-                denom, v,
+                (row_new / mean, col_new), v,
                 jnp.where(active, row_new, row).astype(row.dtype),
                 jnp.where(active, col_new, col).astype(col.dtype),
             )
 
-        def direction(g: jax.Array, denom: jax.Array) -> jax.Array:
+        d_eps = d * jnp.asarray(eps, sdtype)
+
+        def direction(
+            g: jax.Array, stats: tuple[jax.Array, ...], d_: jax.Array, d_eps_: jax.Array,
+            raw: jax.Array,
+        ) -> jax.Array:
+            """The normalised step u from g and the new second-moment statistics."""
+            denom = jnp.sqrt(stats[0] if len(stats) == 1 else stats[0] * stats[1])
             cdt = denom.dtype
             gc = g.astype(cdt)
-            dg = d.astype(cdt) * gc
+            dg = d_.astype(cdt) * gc
             if use_atan2:
                 u = jnp.asarray(ATAN2_SCALE, cdt) * jnp.arctan2(dg, denom)
             else:
-                u = dg / (denom + (d * jnp.asarray(eps, sdtype)).astype(cdt))
-            return jnp.where(raw_phase, gc, u)
+                u = dg / (denom + d_eps_.astype(cdt))
+            return jnp.where(raw, gc, u)
 
         def leaf(
             g: jax.Array, y: jax.Array, z: jax.Array, v: jax.Array, row: jax.Array,
             col: jax.Array, dot: jax.Array,
         ) -> tuple[jax.Array, ...]:
             cdt = accumulation_dtype(y.dtype)
-            denom, v_out, row_out, col_out = moments(g, v, row, col)
-            u = direction(g, denom)
-            if stable and u.size:
-                rms = jnp.sqrt(jnp.sum(u * u)) / jnp.sqrt(jnp.asarray(u.size, cdt))
-                # Recomputed after the reduction from hidden copies of its inputs, so that XLA
-                # does not write u out for its two consumers.
-                g2, denom2 = jax.lax.optimization_barrier((g, denom))
-                u = direction(g2, denom2) * jax.lax.rsqrt(jnp.maximum(rms, 1))
+            stats, v_out, row_out, col_out = moments(g, v, row, col)
+            scalars = (d, d_eps, raw_phase)
+            if stable and g.size:
+                # The RMS reduction reads its inputs, scalars included, through a barrier of
+                # its own, and u is recomputed after it from other hidden copies: otherwise XLA
+                # writes u, the denominator or broadcast scalars out in full for the reduction.
+                u1 = direction(*jax.lax.optimization_barrier((g, stats, *scalars)))
+                rms = jnp.sqrt(jnp.sum(u1 * u1)) / jnp.sqrt(jnp.asarray(u1.size, cdt))
+                g2, stats2 = jax.lax.optimization_barrier((g, stats))
+                u = direction(g2, stats2, *scalars) * jax.lax.rsqrt(jnp.maximum(rms, 1))
+            else:
+                u = direction(g, stats, *scalars)
             yc = y.astype(cdt)
             # z's decrement w; y' = y + c (z - y) - xy_step w, written with z = z' + w.
             w = dlr.astype(cdt) * u
@@ -420,7 +433,8 @@ def prodigy_plus_schedule_free(
         u_k &\leftarrow u_k / \sqrt{\max(1, \mathrm{RMS}(u_k))}
             \quad(\text{StableAdamW, per leaf}) \\
         w_k &= \eta_k (u_k + \lambda y_k)
-            \quad(\text{or } \eta_k u_k + \lambda y_k \text{ when not } \texttt{weight\_decay\_by\_lr}) \\
+            \quad(\text{or } \eta_k u_k + \lambda y_k
+            \text{ without } \texttt{weight\_decay\_by\_lr}) \\
         c_{k+1} &= \eta_k^2 / \textstyle\sum_{i \le k} \eta_i^2
             \quad(\text{Refined SF: } \min(1, c_{k+1} (1-\beta_1) C)) \\
         z_{k+1} &= z_k - w_k, \qquad
