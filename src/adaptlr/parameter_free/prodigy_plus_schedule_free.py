@@ -491,7 +491,7 @@ def prodigy_plus_schedule_free(
       ...     updates, state = tx.update(jax.grad(loss)(params), state, params)
       ...     params = optax.apply_updates(params, updates)
       >>> x = adaptlr.schedule_free_eval_params(state, params)  # evaluate and ship x
-      >>> float(state.base_state.d) > 1e-6  # d has started to grow
+      >>> float(state[0].base_state.d) > 1e-6  # d has started to grow
       True
 
     References:
