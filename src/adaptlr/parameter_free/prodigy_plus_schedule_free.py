@@ -465,11 +465,13 @@ def prodigy_plus_schedule_free(
     ``optax.multi_transform`` over independent instances, one per group
     (``split_groups_mean`` is not supported).
 
-    Not supported (not arguments; the package's defaults for all of them are off, except the
-    last two, which have no JAX meaning): ``use_schedulefree=False`` (the package's Prodigy
-    mode), ``use_speed`` (SPEED), ``use_orthograd``, ``use_cautious``, ``use_grams``,
-    ``use_adopt``, ``use_focus``, ``split_groups_mean``, ``factored_fp32=False``,
-    ``fused_back_pass`` and ``stochastic_rounding``. ``split_groups``: see above.
+    Not supported (not arguments, so passing one is a ``TypeError``; in every case the
+    package's default is the behaviour implemented here): ``use_schedulefree=False`` (the
+    package's plain-Prodigy mode), ``use_speed`` (SPEED), ``use_orthograd``, ``use_cautious``,
+    ``use_grams``, ``use_adopt``, ``use_focus``, ``split_groups_mean``,
+    ``factored_fp32=False``, and the PyTorch-only ``fused_back_pass`` and
+    ``stochastic_rounding`` (see Departures). ``split_groups``: see above. The package's
+    ``eps=None`` is ``use_atan2=True`` here.
 
     ``schedule_free(prodigy(...))`` is not this optimizer under any settings; see
     docs/prodigy.md. It differs in: (1) no first moment here (Schedule-Free's interpolation
@@ -509,7 +511,13 @@ def prodigy_plus_schedule_free(
       second moment), the factored statistics are in the accumulation dtype (the package's
       ``factored_fp32=True``), and results are rounded to nearest (no stochastic rounding).
       The goldens run the package with its float32 and bfloat16 computations patched to
-      float64 (the generator script documents how). ``learning_rate = 0`` (the package
+      float64 (the generator script documents how). The bfloat16 ``p0`` matters for float32
+      parameters: its rounding error makes the package's first numerator
+      ``<g, p0 - x0>`` nonzero, so its ``d`` may start growing one step earlier. On the
+      goldens' problem (float32, package defaults, same gradients) that puts its ``d`` a
+      factor ``2**0.25`` above adaptlr's for all 40 steps and the parameters up to 1.3
+      (relative) apart; with ``p0`` and ``s`` patched to float32 the package and adaptlr
+      agree to 7e-6, float32 rounding. ``learning_rate = 0`` (the package
       requires it positive) changes nothing but the update count: no moment, ``d``
       statistic or weight decay update. The package frees ``s`` and ``p0`` after
       ``prodigy_steps``; here they stay (state shapes are fixed under ``jit``). Kept as in
