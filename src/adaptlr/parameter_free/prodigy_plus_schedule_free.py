@@ -473,15 +473,20 @@ def prodigy_plus_schedule_free(
     ``stochastic_rounding`` (see Departures). ``split_groups``: see above. The package's
     ``eps=None`` is ``use_atan2=True`` here.
 
-    ``schedule_free(prodigy(...))`` is not this optimizer under any settings; see
-    docs/prodigy.md. It differs in: (1) no first moment here (Schedule-Free's interpolation
-    replaces it), where prodigy's step with ``b1 = 0`` uses ``d_{k+1}`` and this ``d_k``;
-    (2) the ``d`` statistics read ``z`` (not ``y``) and use every 11th entry and
-    ``d_k^2/sqrt(d0)`` in place of Prodigy's ``(d_k/d0) d_k lr`` weights; (3) the limiter
-    and the ``d > d0 or positive`` rule for the numerator, and no ``d_max`` / growth-rate
-    rule; (4) Schedule-Free's averaging weight ``(d lr)**2`` (the wrapper's uses ``lr_max``,
-    not ``d``); (5) StableAdamW's ``sqrt(RMS)`` scaling, factoring and atan2; (6) the
-    package's ``d eps`` with the current ``d``.
+    ``schedule_free(prodigy(...))`` is not this optimizer under any settings (see
+    docs/prodigy.md). Decisive: (1) the wrapper's averaging weights are
+    ``(k+1)**r * lr_max**p`` and cannot see ``d``; here they are ``(d_k lr)**2`` and grow with
+    ``d``. Also: (2) ``prodigy(b1=0)`` divides by ``sqrt(v) + d_{k+1} eps`` (the updated
+    ``d``), here ``d_k eps``; (3) while ``d = d0`` the package drops a non-positive numerator
+    term, Prodigy keeps it, and Prodigy skips a step whose ``|s|_1`` is zero, the package
+    does not; (4) the ``d`` statistics' weights (``(d_k/d0) d_k lr`` against
+    ``d_k**2/sqrt(d0)``) differ by the factor ``lr/sqrt(d0)``, which cancels only for a
+    constant learning rate; (5) StableAdamW, factoring, Adam-atan2 and the RAdam-style bias
+    correction have no counterpart in ``prodigy``; (6) weight decay: the wrapper decays
+    ``z`` by ``lr * weight_decay * y`` before the base step, the package adds
+    ``weight_decay * y`` to the normalised update (times ``d lr``). Both read the ``d``
+    statistics at ``z`` (the wrapper passes ``z`` to its base) and both can slice every
+    11th entry (``slice_p=11``).
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, adaptlr
