@@ -20,7 +20,10 @@ steps and writes ``goldens/pps_<setting>.npz`` with, per tensor ``<name>``:
 * ``x/<name>``: the evaluation point after the last step, read from the parameters after
   ``optimizer.eval()`` (the package's own train/eval swap);
 
-and ``d``: the group's ``d`` after each step, ``(STEPS + 1,)``.
+and ``d``: the group's ``d`` after each step, ``(STEPS + 1,)``. For the settings in
+``FLOAT32_SETTINGS`` it also writes ``goldens/pps_float32_<setting>.npz`` (``y/<name>`` and
+``d`` as above): the unpatched package on float32 parameters, fed the float64 run's gradients
+cast to float32.
 
 Precision patch (documented in adaptlr's docstring and here): the package computes in float32
 whatever the parameters' dtype (``p.float()``, ``grad.to(torch.float32)``, float32 running sums
@@ -148,12 +151,38 @@ def run(kwargs: dict[str, Any]) -> dict[str, np.ndarray]:
     return result
 
 
+#: Settings also run unpatched in float32 (the package as users run it: float32 compute,
+#: bfloat16 ``p0`` and ``s``), replaying the float64 run's gradients cast to float32.
+FLOAT32_SETTINGS = ("default", "steps_nolimiter_decay")
+
+
+def run_float32(kwargs: dict[str, Any], golden: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    params = [torch.tensor(golden[f"y/{n}"][0], dtype=torch.float32, requires_grad=True)
+              for n in SHAPES]
+    opt = ProdigyPlusScheduleFree(params, **kwargs)
+    out: dict[str, list[np.ndarray]] = {"d": [np.asarray(opt.param_groups[0]["d"], np.float64)]}
+    for name, p in zip(SHAPES, params, strict=True):
+        out[f"y/{name}"] = [p.detach().numpy().copy()]
+    for t in range(STEPS):
+        for name, p in zip(SHAPES, params, strict=True):
+            p.grad = torch.tensor(golden[f"grad/{name}"][t], dtype=torch.float32)
+        opt.step()
+        out["d"].append(np.asarray(opt.param_groups[0]["d"], np.float64))
+        for name, p in zip(SHAPES, params, strict=True):
+            out[f"y/{name}"].append(p.detach().numpy().copy())
+    return {k: np.stack(v) for k, v in out.items()}
+
+
 def main() -> None:
     GOLDENS.mkdir(exist_ok=True)
     for setting, kwargs in SETTINGS.items():
         result = run(kwargs)
         np.savez_compressed(GOLDENS / f"pps_{setting}.npz", **result)
         print(f"{setting}: d {result['d'][0]:.3g} -> {result['d'][-1]:.3g}")
+        if setting in FLOAT32_SETTINGS:
+            f32 = run_float32(kwargs, result)
+            np.savez_compressed(GOLDENS / f"pps_float32_{setting}.npz", **f32)
+            print(f"  float32 (unpatched): d -> {f32['d'][-1]:.3g}")
 
 
 if __name__ == "__main__":

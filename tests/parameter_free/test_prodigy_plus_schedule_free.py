@@ -186,3 +186,50 @@ def test_schedule_free_of_prodigy_is_a_different_optimizer() -> None:
             updates, state = near.update(grads, state, params)
             params = optax.apply_updates(params, updates)
         assert _rel(np.asarray(params["small"]), data["y/small"][10]) > 1e-3
+
+
+def _replay_float32(setting: str, statistics_dtype: Any) -> tuple[np.ndarray, dict]:
+    data = np.load(GOLDENS / f"pps_{setting}.npz")
+    tx = adaptlr.prodigy_plus_schedule_free(statistics_dtype=statistics_dtype,
+                                            **SETTINGS[setting])
+    params = {n: jnp.asarray(data[f"y/{n}"][0], jnp.float32) for n in NAMES}
+    state = tx.init(params)
+
+    @jax.jit
+    def step(params: Any, state: Any, grads: Any) -> Any:
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    ds, ys = [float(state[0].base_state.d)], {n: [np.asarray(params[n])] for n in NAMES}
+    for t in range(data["d"].shape[0] - 1):
+        grads = {n: jnp.asarray(data[f"grad/{n}"][t], jnp.float32) for n in NAMES}
+        params, state = step(params, state, grads)
+        ds.append(float(state[0].base_state.d))
+        for n in NAMES:
+            ys[n].append(np.asarray(params[n]))
+    return np.asarray(ds), {n: np.stack(v) for n, v in ys.items()}
+
+
+def test_bfloat16_statistics_reproduce_the_unpatched_package_in_float32() -> None:
+    """``statistics_dtype=jnp.bfloat16`` is the package as users run it on float32 parameters
+    (float32 compute, ``p0`` and ``s`` in bfloat16): goldens ``pps_float32_*``. Measured: ``d``
+    within 1.4e-6 (defaults) and 6.3e-5 (no limiter); ``y`` within 1e-5 over all 40 default
+    steps. In the no-limiter setting the trajectory itself amplifies float32 rounding (adaptlr
+    in float32 against its own float64 run: 1.4e-3 by step 7), so ``y`` is compared over the
+    first 4 steps only. Without the option, ``p0``'s exactness changes ``d`` by far: the
+    package's bfloat16 rounding of ``x0`` makes ``<g, p0 - z>`` nonzero from the first step."""
+    ref = np.load(GOLDENS / "pps_float32_default.npz")
+    d, ys = _replay_float32("default", jnp.bfloat16)
+    assert np.max(np.abs(d - ref["d"]) / ref["d"]) <= 1e-5
+    for n in NAMES:
+        assert _rel(ys[n], ref[f"y/{n}"]) <= 1e-4, n
+    exact, _ = _replay_float32("default", None)
+    assert exact[-1] == pytest.approx(ref["d"][-1] / 2**0.25, rel=1e-4)  # one growth fewer
+
+    ref = np.load(GOLDENS / "pps_float32_steps_nolimiter_decay.npz")
+    d, ys = _replay_float32("steps_nolimiter_decay", jnp.bfloat16)
+    assert np.max(np.abs(d - ref["d"]) / ref["d"]) <= 1e-3
+    for n in NAMES:
+        assert _rel(ys[n][:5], ref[f"y/{n}"][:5]) <= 1e-4, n
+    exact, _ = _replay_float32("steps_nolimiter_decay", None)
+    assert ref["d"][-1] > 5 * exact[-1]  # 7.86 against 1.25 (the float64 golden's value)

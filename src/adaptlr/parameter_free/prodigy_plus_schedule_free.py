@@ -9,7 +9,7 @@ composition ``schedule_free(prodigy(...))`` in several places; see
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -120,6 +120,7 @@ def scale_by_prodigy_plus_schedule_free(
     use_bias_correction: bool = False,
     use_stableadamw: bool | None = None,
     use_atan2: bool = False,
+    statistics_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""ProdigyPlusScheduleFree's move of ``y``, negated; see :func:`prodigy_plus_schedule_free`.
 
@@ -150,6 +151,9 @@ def scale_by_prodigy_plus_schedule_free(
         with ``use_atan2`` raises ``ValueError`` (the package silently turns it off).
       use_atan2: Adam-atan2 update ``a * atan2(d g, sqrt(v))`` instead of division with
         ``eps`` (the package's ``eps=None``).
+      statistics_dtype: dtype of ``p0`` and ``s``; ``None`` follows the parameters (float32
+        for float16). ``jnp.bfloat16`` reproduces the package for float32 parameters, which
+        keeps them in bfloat16 (``s`` rounded after each operation, as there).
 
     Returns:
       An ``optax.GradientTransformation`` whose ``update`` needs ``params`` and returns
@@ -174,6 +178,11 @@ def scale_by_prodigy_plus_schedule_free(
             "StableAdamW off under Adam-atan2): leave use_stableadamw at None"
         )
     stable = (not use_atan2) if use_stableadamw is None else use_stableadamw
+    if statistics_dtype is not None:
+        statistics_dtype = jnp.dtype(statistics_dtype)
+        if not jnp.issubdtype(statistics_dtype, jnp.floating):
+            raise ValueError(f"statistics_dtype must be a real floating dtype, got "
+                             f"{statistics_dtype}")
     decays = not (isinstance(weight_decay, (int, float)) and weight_decay == 0)
 
     def init_fn(params: PyTree) -> ScheduleFreeState:
@@ -200,9 +209,15 @@ def scale_by_prodigy_plus_schedule_free(
             exp_avg_sq_row=v_row,
             exp_avg_sq_col=v_col,
             s=jax.tree.map(
-                lambda p: jnp.zeros(_flat_slice(p).shape, _state_dtype(p.dtype, None)), params
+                lambda p: jnp.zeros(_flat_slice(p).shape,
+                                    statistics_dtype or _state_dtype(p.dtype, None)),
+                params,
             ),
-            p0=jax.tree.map(lambda p: jnp.array(_flat_slice(p), copy=True), params),
+            p0=jax.tree.map(
+                lambda p: jnp.array(_flat_slice(p), dtype=statistics_dtype or p.dtype,
+                                    copy=True),
+                params,
+            ),
             d=jnp.asarray(d0, sdtype),
             d_numerator=jnp.zeros((), sdtype),
         )
@@ -269,9 +284,15 @@ def scale_by_prodigy_plus_schedule_free(
             cdt = accumulation_dtype(g.dtype)
             gs = _flat_slice(g).astype(cdt)
             dot = jnp.sum(gs * (p0.astype(cdt) - _flat_slice(z).astype(cdt))).astype(sdtype)
-            s_new = beta3.astype(cdt) * s.astype(cdt) + d_update.astype(cdt) * gs
-            s_new = jnp.where(adapting, s_new, s.astype(cdt))
-            return s_new.astype(s.dtype), dot, jnp.sum(jnp.abs(s_new)).astype(sdtype)
+            decayed = beta3.astype(cdt) * s.astype(cdt)
+            if s.dtype != cdt:  # stored in lower precision: rounded after each operation
+                decayed = decayed.astype(s.dtype).astype(cdt)
+            s_new = jnp.where(adapting, decayed + d_update.astype(cdt) * gs, s.astype(cdt))
+            s_out = s_new.astype(s.dtype)
+            l1 = jnp.sum(jnp.abs(s_out).astype(cdt))
+            if s.dtype != cdt:  # the package's sum of a bfloat16 s is bfloat16
+                l1 = l1.astype(s.dtype)
+            return s_out, dot, l1.astype(sdtype)
 
         s, dots, l1s = map_leaves(statistics, 3, updates, state.z, base.s, base.p0)
         numerator = computed_once(sum(jax.tree.leaves(dots), jnp.zeros((), sdtype)))
@@ -414,6 +435,7 @@ def prodigy_plus_schedule_free(
     use_bias_correction: bool = False,
     use_stableadamw: bool | None = None,
     use_atan2: bool = False,
+    statistics_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""ProdigyPlusScheduleFree: Schedule-Free Adam whose step size is Prodigy's estimate ``d``.
 
@@ -517,20 +539,22 @@ def prodigy_plus_schedule_free(
       ``factored_fp32=True``), and results are rounded to nearest (no stochastic rounding).
       The goldens run the package with its float32 and bfloat16 computations patched to
       float64 (the generator script documents how). The bfloat16 ``p0`` matters for float32
-      parameters: its rounding error makes the package's first numerator
-      ``<g, p0 - x0>`` nonzero, so its ``d`` may start growing one step earlier. On the
-      goldens' problem (float32, package defaults, same gradients) that puts its ``d`` a
-      factor ``2**0.25`` above adaptlr's for all 40 steps and the parameters up to 1.3
-      (relative) apart; with ``p0`` and ``s`` patched to float32 the package and adaptlr
-      agree to 7e-6, float32 rounding. ``learning_rate = 0`` (the package
-      requires it positive) changes nothing but the update count: no moment, ``d``
-      statistic or weight decay update. The package frees ``s`` and ``p0`` after
-      ``prodigy_steps``; here they stay (state shapes are fixed under ``jit``). Kept as in
-      the package: StableAdamW divides by the *square root* of the clipped RMS; the
-      factored denominator of a leaf whose largest axis comes before its second-largest
-      (a tall matrix) reduces the row statistics over axis ``dc - 1``, which for a
-      matrix is the kept axis of size 1, so its denominator is the square root of the
-      column statistics alone; ``eps`` multiplies the current ``d``.
+      parameters: its rounding error (up to 2**-9 of each entry) enters the numerator
+      ``<g, p0 - z>`` from the first step. On the goldens' problem (float32, same
+      gradients) the package's ``d`` is a factor ``2**0.25`` above the exact one with its
+      defaults (one limited growth more) and 7.86 instead of 1.25 with ``d_limiter=False,
+      d_coef=2, d0=1e-4``. ``statistics_dtype=jnp.bfloat16`` reproduces that: then ``d``
+      agrees with the unpatched package to 1.4e-6 and 6.3e-5 and the parameters to 1e-5
+      (``pps_float32_*`` goldens). The default keeps ``p0`` and ``s`` in the parameters'
+      dtype (exact ``p0``; 4/11 bytes per float32 parameter more than the package).
+      ``learning_rate = 0`` (the package requires it positive) changes nothing but the update
+      count: no moment, ``d`` statistic or weight decay update. The package frees ``s`` and
+      ``p0`` after ``prodigy_steps``; here they stay (state shapes are fixed under ``jit``).
+      Kept as in the package: StableAdamW divides by the *square root* of the clipped RMS; the
+      factored denominator of a leaf whose largest axis comes before its second-largest (a tall
+      matrix) reduces the row statistics over axis ``dc - 1``, which for a matrix is the kept
+      axis of size 1, so its denominator is the square root of the column statistics alone;
+      ``eps`` multiplies the current ``d``.
     """
     return optax.chain(
         scale_by_prodigy_plus_schedule_free(
@@ -538,7 +562,7 @@ def prodigy_plus_schedule_free(
             weight_decay_by_lr=weight_decay_by_lr, d_limiter=d_limiter,
             prodigy_steps=prodigy_steps, schedulefree_c=schedulefree_c, factored=factored,
             use_bias_correction=use_bias_correction, use_stableadamw=use_stableadamw,
-            use_atan2=use_atan2,
+            use_atan2=use_atan2, statistics_dtype=statistics_dtype,
         ),
         optax.scale(-1.0),
     )
