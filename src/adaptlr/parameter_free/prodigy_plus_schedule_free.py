@@ -276,7 +276,7 @@ def scale_by_prodigy_plus_schedule_free(
         if not (is_checkable(schedulefree_c) and schedulefree_c == 0):
             strength = jnp.asarray(schedulefree_c, sdtype)
             c = jnp.where(strength > 0, jnp.minimum(1, c * (1 - beta1) * strength), c)
-        xy_step = 1 - beta1 * (1 - c)
+        # The package's xy_step = 1 - b1 (1 - c) enters as xy_step - c = (1 - b1)(1 - c) below.
         d_update = d * d / jnp.sqrt(d0_)  # scales the d statistics; cancels in their ratio
 
         # The d statistics, from every 11th entry of g and of the old z.
@@ -391,7 +391,6 @@ def scale_by_prodigy_plus_schedule_free(
         new_d = jnp.where(adapting, new_d, d)
         d_numerator = jnp.where(adapting, d_numerator, base.d_numerator)
 
-        del xy_step  # folded into the descent above: xy_step - c = (1 - b1)(1 - c)
         new_base = ProdigyPlusState(
             k=jnp.where(active, base.k + 1, base.k).astype(jnp.int32),
             exp_avg_sq=v,
