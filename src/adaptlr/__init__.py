@@ -82,6 +82,17 @@ from adaptlr.parameter_free.mechanic import mechanic_adam as mechanic_adam
 from adaptlr.parameter_free.mechanic import mechanic_sgd as mechanic_sgd
 from adaptlr.parameter_free.mechanic import mechanize as mechanize
 # (end DoG family, Mechanic, COCOB)
+# (wppsf: ProdigyPlusScheduleFree)
+from adaptlr.parameter_free.prodigy_plus_schedule_free import (
+    ProdigyPlusState as ProdigyPlusState,
+)
+from adaptlr.parameter_free.prodigy_plus_schedule_free import (
+    prodigy_plus_schedule_free as prodigy_plus_schedule_free,
+)
+from adaptlr.parameter_free.prodigy_plus_schedule_free import (
+    scale_by_prodigy_plus_schedule_free as scale_by_prodigy_plus_schedule_free,
+)
+# (end ProdigyPlusScheduleFree)
 
 # --- polyak / hypergradient / per_parameter_lr ---
 from adaptlr.adaptive.step_size_adaptation import ScaleByAutostepState as ScaleByAutostepState

@@ -1038,3 +1038,20 @@ _WSFPLUS = [
 for _spec in _WSFPLUS:
     register(_spec)
 # --- end wsfplus ---
+# --- wppsf ---
+from adaptlr.parameter_free import prodigy_plus_schedule_free as _ppsf  # noqa: E402
+
+register(MethodSpec(
+    "prodigy_plus_schedule_free", _ppsf.prodigy_plus_schedule_free, "parameter_free",
+    Paper("Booker", 2025, "prodigy-plus-schedule-free: Prodigy and Schedule-Free, together at "
+          "last", "software (Python package)", "booker2025prodigyplus"),
+    # The package's defaults (lr 1, betas (0.9, 0.99), d0 1e-6, d_limiter, factored,
+    # StableAdamW). State on a large matrix: z (4 B) + s and p0 on every 11th entry (8/11 B);
+    # the factored second moment is per row and column.
+    {"learning_rate": 1.0}, 4.0 + 8.0 / 11.0, ranges=_ppsf.RANGES,
+    readonly_state_bytes_per_param=4.0 / 11.0,  # p0, every 11th entry
+    description="ProdigyPlusScheduleFree: Schedule-Free Adam stepped by Prodigy's d "
+                "(factored, StableAdamW, d limiter)",
+    reference_impl="prodigy-plus-schedule-free 2.0.1 (ProdigyPlusScheduleFree)",
+))
+# --- end wppsf ---
