@@ -68,11 +68,18 @@ def measure(name: str, leaves: int) -> dict[str, Any]:
     import optax
 
     tx, needs_value = build(name)
+    needs_value_fn = False
+    if not name.startswith("optax_"):
+        from adaptlr import registry
+
+        needs_value_fn = registry.get(name).needs_value_fn
     params = make_params(leaves)
     state = jax.tree.map(jnp.copy, tx.init(params))
 
     def step(params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
-        extra = {"value": jnp.asarray(1.0, jnp.float32)} if needs_value else {}
+        extra: dict[str, Any] = {"value": jnp.asarray(1.0, jnp.float32)} if needs_value else {}
+        if needs_value_fn:  # a line search: 0.5 |x|^2, evaluated at its trial points
+            extra["value_fn"] = lambda p: 0.5 * optax.tree.norm(p, squared=True)
         updates, state = tx.update(grads, state, params, **extra)
         return optax.apply_updates(params, updates), state
 

@@ -36,7 +36,7 @@ def compile_seconds(name: str, leaves: int, options: dict) -> float:
     ut.COMPILER_OPTIONS.clear()
     ut.COMPILER_OPTIONS.update(options)
     try:
-        step = ut.step_fn(tx, spec.needs_value)
+        step = ut.step_fn(tx, spec.needs_value, spec.needs_value_fn)
         t0 = time.perf_counter()
         step.lower(params, state, params).compile()
         return time.perf_counter() - t0

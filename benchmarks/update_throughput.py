@@ -130,11 +130,19 @@ OPTAX_COUNTERPARTS = ("sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw", "n
 COMPILER_OPTIONS: dict[str, Any] = {}
 
 
-def step_fn(tx: optax.GradientTransformation, needs_value: bool) -> Callable[..., Any]:
-    """The documented training step: update + apply_updates, old params and state donated."""
+def step_fn(tx: optax.GradientTransformation, needs_value: bool,
+            needs_value_fn: bool = False) -> Callable[..., Any]:
+    """The documented training step: update + apply_updates, old params and state donated.
+
+    A line search (``needs_value_fn``) gets ``value_fn = 0.5 |x|^2``, the loss whose gradient
+    at the timed point is about the timed gradient's scale: its trial evaluations are part of
+    the step it is timed on.
+    """
 
     def step(params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
-        extra = {"value": jnp.asarray(1.0, jnp.float32)} if needs_value else {}
+        extra: dict[str, Any] = {"value": jnp.asarray(1.0, jnp.float32)} if needs_value else {}
+        if needs_value_fn:
+            extra["value_fn"] = lambda p: 0.5 * optax.tree.norm(p, squared=True)
         updates, state = tx.update(grads, state, params, **extra)
         return optax.apply_updates(params, updates), state
 
@@ -175,13 +183,13 @@ class Prepared:
     """One compiled training step on one tree, with its own (donated) buffers."""
 
     def __init__(self, tx: optax.GradientTransformation, tree_kind: str,
-                 needs_value: bool = False) -> None:
+                 needs_value: bool = False, needs_value_fn: bool = False) -> None:
         self.params = make_tree(tree_kind, 0)
         self.grads = make_tree(tree_kind, 1)
         # A fresh copy: some states alias the parameters (optax.contrib.prodigy keeps
         # params0 = params), and a donated buffer cannot be donated twice.
         self.state = jax.tree.map(jnp.copy, tx.init(self.params))
-        step = step_fn(tx, needs_value)
+        step = step_fn(tx, needs_value, needs_value_fn)
         t0 = time.perf_counter()
         lowered = step.lower(self.params, self.state, self.grads)
         self.compiled = lowered.compile()
@@ -277,7 +285,7 @@ def measure(name: str, tree: str, args: argparse.Namespace, torch: dict) -> dict
     """
     spec = registry.get(name)
     counterpart = optax_counterpart(name)
-    ours = Prepared(spec.build(), tree, spec.needs_value)
+    ours = Prepared(spec.build(), tree, spec.needs_value, spec.needs_value_fn)
     n = n_params(ours.params)
     row: dict[str, Any] = {"method": name, "tree": tree, "params": n,
                            "minimal_bytes_per_param": minimal_bytes_per_param(spec),
@@ -287,7 +295,8 @@ def measure(name: str, tree: str, args: argparse.Namespace, torch: dict) -> dict
         others["optax"] = Prepared(counterpart(), tree)
         row["optax_xla_bytes_per_param"] = others["optax"].stats["xla_bytes_per_param"]
     if args.flatten and tree == "300leaf":
-        others["flatten"] = Prepared(optax.flatten(spec.build()), tree, spec.needs_value)
+        others["flatten"] = Prepared(optax.flatten(spec.build()), tree, spec.needs_value,
+                                     spec.needs_value_fn)
         row["flatten_xla_bytes_per_param"] = others["flatten"].stats["xla_bytes_per_param"]
     if args.bytes_only:
         return row

@@ -78,7 +78,7 @@ def _lowered(name: str):
     spec = registry.get(name)
     tx = spec.build()
     params = {"w": jnp.ones((8, 4)), "b": jnp.ones(4)}
-    step = update_throughput.step_fn(tx, spec.needs_value)
+    step = update_throughput.step_fn(tx, spec.needs_value, spec.needs_value_fn)
     return step.lower(params, tx.init(params), params)
 
 
@@ -87,7 +87,7 @@ def test_elementwise_is_decided_from_the_program():
     # steps need norms and inner products over the whole tree.
     for name in ("adam", "lion", "schedule_free_sgd", "adabound", "cocob"):
         assert not update_throughput.has_reduction(_lowered(name)), name
-    for name in ("dadapt_adam", "dog", "lamb", "qhadam"):
+    for name in ("dadapt_adam", "dog", "lamb", "qhadam", "sls"):
         assert update_throughput.has_reduction(_lowered(name)), name
 
 
