@@ -34,7 +34,10 @@ def _fails(capsys: pytest.CaptureFixture[str], argv: list[str], match: str) -> s
 # --- list ---
 
 
-def test_list_prints_every_registered_method(capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_prints_every_registered_method(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 100-column terminal: the description column gets what the longest name leaves.
+    monkeypatch.setenv("COLUMNS", "100")
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     for name in registry.names():

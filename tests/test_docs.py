@@ -73,9 +73,10 @@ def _pages_with_code() -> list[Path]:
 
 
 # docs/prodigy.md trains ten models (about 25 s); it runs with -m slow, here and in
-# tests/parameter_free/test_prodigy_docs.py.
+# tests/parameter_free/test_prodigy_docs.py. docs/nnx.md runs block by block in the default
+# suite (tests/test_docs_nnx.py).
 @pytest.mark.parametrize("page", [
-    pytest.param(p, marks=pytest.mark.slow) if p.name == "prodigy.md" else p
+    pytest.param(p, marks=pytest.mark.slow) if p.name in ("prodigy.md", "nnx.md") else p
     for p in _pages_with_code()], ids=lambda p: p.name)
 def test_markdown_code_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:

@@ -167,14 +167,17 @@ def test_complex_check_passes_for_sgd_listed_as_split(broken: Any, monkeypatch: 
 
 def test_default_subset_names_real_checks_and_covers_every_module() -> None:
     """The default suite's share of the matrix (subset.py): the composition checks it holds
-    back exist, and every implementation module keeps one method under every check."""
+    back exist, every implementation module keeps at least two of them, every composition
+    check runs on at least five modules, and the contract checks run on every method."""
     from .subset import COMPOSITION_CHECKS, REPRESENTATIVES, in_default_suite
 
     assert COMPOSITION_CHECKS <= set(checks.CHECKS), COMPOSITION_CHECKS - set(checks.CHECKS)
     modules = {registry.get(n).factory.__module__ for n in registry.names()}
-    covered = {registry.get(n).factory.__module__ for n in REPRESENTATIVES}
-    assert covered == modules
+    assert {registry.get(n).factory.__module__ for n in REPRESENTATIVES} == modules
     for name in REPRESENTATIVES:
-        assert all(in_default_suite(name, c) for c in checks.CHECKS)
+        assert sum(in_default_suite(name, c) for c in COMPOSITION_CHECKS) >= 2, name
+    for check in COMPOSITION_CHECKS:
+        assert sum(in_default_suite(n, check) for n in REPRESENTATIVES) >= 5, check
     light = set(checks.CHECKS) - COMPOSITION_CHECKS
     assert {"complex", "mismatched_trees", "state_buffers_distinct", "no_retrace"} <= light
+    assert all(in_default_suite(n, c) for n in registry.names() for c in light)

@@ -380,10 +380,13 @@ def sls(
       >>> loss = lambda x: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * x ** 2)
       >>> tx = adaptlr.sls()
       >>> x = jnp.array([1.0, 1.0]); state = tx.init(x)
-      >>> for _ in range(50):
+      >>> @jax.jit
+      ... def step(x, state):
       ...     value, grad = jax.value_and_grad(loss)(x)
       ...     updates, state = tx.update(grad, state, x, value=value, value_fn=loss)
-      ...     x = optax.apply_updates(x, updates)
+      ...     return optax.apply_updates(x, updates), state
+      >>> for _ in range(50):
+      ...     x, state = step(x, state)
       >>> bool(loss(x) < 1e-6)
       True
 
@@ -536,10 +539,13 @@ def adasls(
       >>> loss = lambda x: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * x ** 2)
       >>> tx = adaptlr.adasls(c=0.5)
       >>> x = jnp.array([1.0, 1.0]); state = tx.init(x)
-      >>> for _ in range(200):
+      >>> @jax.jit
+      ... def step(x, state):
       ...     value, grad = jax.value_and_grad(loss)(x)
       ...     updates, state = tx.update(grad, state, x, value=value, value_fn=loss)
-      ...     x = optax.apply_updates(x, updates)
+      ...     return optax.apply_updates(x, updates), state
+      >>> for _ in range(200):
+      ...     x, state = step(x, state)
       >>> bool(loss(x) < 1e-3)
       True
 
