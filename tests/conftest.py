@@ -40,11 +40,8 @@ if _CACHE:
 # Long tests (tests/long_tests.txt, written by tests/list_long_tests.py from a timing run) run
 # with `make test-slow`, not in the default suite, which must stay under 10 minutes on two
 # busy cores.
-_LONG = frozenset(
-    line.strip()
-    for line in open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "long_tests.txt"))
-    if line.strip() and not line.startswith("#")
-)
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "long_tests.txt")) as _f:
+    _LONG = frozenset(line.strip() for line in _f if line.strip() and not line.startswith("#"))
 
 
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]

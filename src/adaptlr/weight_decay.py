@@ -51,6 +51,7 @@ __all__ = [
     "add_adamc_decayed_weights",
 ]
 
+#: The valid range of every scalar argument of this module's transformations.
 RANGES: dict[str, Interval] = {
     "weight_decay": NON_NEGATIVE,
     "learning_rate": NON_NEGATIVE,
