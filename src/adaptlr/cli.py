@@ -766,8 +766,11 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
                        help="registry names; NAME@SCHEDULE puts the swept value at the peak "
                             "of a schedule (warmup_cosine, cosine, wsd, ...), "
                             "NAME:KEY=VALUE fixes another hyperparameter (default: "
-                            "sgd_momentum, adam, adamw_warmup_cosine and every registered "
-                            "learning-rate-free method)")
+                            + ("adaptlr.benchmarks.compare.COMPARE_METHODS, a documented "
+                               "subset; --all-methods for every learning-rate-free method)"
+                               if main_job else
+                               "sgd_momentum, adam, adamw_warmup_cosine and every registered "
+                               "learning-rate-free method)"))
         p.add_argument("--grid", type=_float_list, default=None, metavar="F1,F2,...",
                        help="multipliers (> 0) of each tuned method's grid centre (default "
                             + ("0.1 ... 10 in half decades)" if main_job
