@@ -436,7 +436,12 @@ def scale_by_ngn_d(learning_rate: ScalarOrSchedule = 1e-3) -> optax.GradientTran
       Adaptation of The NGN Step-size", NeurIPS 2025, arXiv:2508.15071 (NGN-D, Section 3).
 
     Departures:
-      The record ``effective_lr`` is one scalar, the mean of :math:`\\gamma_{k,j}` over all
+      Source: the paper's text was not available when this was written. The rule above is
+      derived from NGN's damped Gauss-Newton step with the Gauss-Newton matrix replaced by its
+      diagonal, which is how the paper's reviews describe NGN-D; it is checked against a NumPy
+      transcription of that derivation, not against the paper's equation, and its default
+      ``c`` is ours. The record ``effective_lr`` is one scalar, the mean of
+      :math:`\\gamma_{k,j}` over all
       coordinates (not one mean per leaf as for other per-parameter methods: NGN-D keeps no
       parameter-shaped state from which ``adaptlr.effective_lr`` could weigh per-leaf means
       without being passed the parameters). Loss handling as :func:`scale_by_ngn` (negative

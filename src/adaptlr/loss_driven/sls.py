@@ -464,7 +464,9 @@ def scale_by_adasls(
       and Variance Reduction", NeurIPS 2023 (AdaSLS, with its Armijo backtracking).
 
     Departures:
-      No packaged reference; checked against the paper's equations in NumPy. The defaults
+      No packaged reference. The step rule is taken from a restatement of the paper's
+      Algorithms 1-2 (Wu 2025, arXiv:2511.20207), as the paper's own text was not available
+      when this was written, and checked against a NumPy transcription of it. The defaults
       (``rho`` 0.5, ``beta`` 0.8, :math:`\\gamma_{max}` 10, :math:`c_l` 1) are choices inside
       the paper's ranges, not the values of its experiments. The paper's search always
       terminates (smooth losses); here at most :math:`K` trials are made, and if all fail
