@@ -47,18 +47,18 @@ def make_params(leaves: int) -> dict[str, Any]:
     }
 
 
-def build(name: str) -> tuple[Any, bool]:
-    """The transformation and whether its update takes ``value=``."""
+def build(name: str) -> tuple[Any, bool, bool]:
+    """The transformation, whether its update takes ``value=`` and whether ``value_fn=``."""
     import optax
 
     if name == "optax_adam":
-        return optax.adam(1e-3), False
+        return optax.adam(1e-3), False, False
     if name == "optax_polyak_sgd":
-        return optax.polyak_sgd(max_learning_rate=1.0), True
+        return optax.polyak_sgd(max_learning_rate=1.0), True, False
     from adaptlr import registry
 
     spec = registry.get(name)
-    return spec.build(), spec.needs_value
+    return spec.build(), spec.needs_value, spec.needs_value_fn
 
 
 def measure(name: str, leaves: int) -> dict[str, Any]:
@@ -67,12 +67,7 @@ def measure(name: str, leaves: int) -> dict[str, Any]:
     import jax.numpy as jnp
     import optax
 
-    tx, needs_value = build(name)
-    needs_value_fn = False
-    if not name.startswith("optax_"):
-        from adaptlr import registry
-
-        needs_value_fn = registry.get(name).needs_value_fn
+    tx, needs_value, needs_value_fn = build(name)
     params = make_params(leaves)
     state = jax.tree.map(jnp.copy, tx.init(params))
 

@@ -17,6 +17,7 @@ os.environ.setdefault(
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax
+import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
@@ -45,8 +46,6 @@ with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "long_tests.t
 
 
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
-    import pytest
-
     for item in items:
         if item.nodeid in _LONG:
             item.add_marker(pytest.mark.slow)
