@@ -140,6 +140,21 @@ def test_paper_citations_are_in_the_bibliography() -> None:
     assert not cited - keys, f"cited but not in paper.bib: {sorted(cited - keys)}"
 
 
+def test_every_bibliography_entry_closes_before_the_next_begins() -> None:
+    # An entry once lost its closing brace, swallowing the next entry in BibTeX.
+    lines = (ROOT / "paper" / "paper.bib").read_text().splitlines()
+    bib = "\n".join(line for line in lines if not line.lstrip().startswith("%"))
+    entries = re.split(r"\n(?=@\w+\{)", "\n" + bib)
+    unbalanced = []
+    for entry in (e.strip() for e in entries if e.strip()):
+        depth = 0
+        for ch in entry.replace("\\{", "").replace("\\}", ""):
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth != 0 or not entry.endswith("}"):
+            unbalanced.append(entry.split(",", 1)[0])
+    assert unbalanced == [], f"entries whose braces do not balance: {unbalanced}"
+
+
 def test_schedule_table_uses_the_real_argument_names() -> None:
     # docs/schedules.md once wrote `peak` for `peak_value`, `max` for `max_value`, ...
     text = (ROOT / "docs" / "schedules.md").read_text()
