@@ -84,6 +84,17 @@ def test_time_to_target_table_and_profile():
         == [20.0]
 
 
+def test_task_target_is_floored_at_the_resolution_of_a_minimised_metric():
+    convex_task = tasks.get_task("lstsq_diabetes")
+    assert convex_task.resolution > 0
+    assert compare.task_target(0.0, convex_task) == convex_task.resolution
+    assert compare.task_target(-1e-9, convex_task) == convex_task.resolution
+    assert compare.task_target(0.5, convex_task) == 0.5
+    assert math.isnan(compare.task_target(math.nan, convex_task))
+    accuracy = tasks.get_task("digits_mlp")  # maximised: no floor
+    assert compare.task_target(0.25, accuracy) == 0.25
+
+
 def test_seeds_note_states_the_count():
     assert "fewer than the 10" in compare.seeds_note(range(5))
     assert compare.seeds_note(range(12)) == "12 seeds per setting."

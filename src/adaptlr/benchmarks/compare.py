@@ -58,6 +58,7 @@ __all__ = [
     "report",
     "run_protocol",
     "seeds_note",
+    "task_target",
     "time_to_target_table",
 ]
 
@@ -336,6 +337,19 @@ def _median_time(runs: Sequence[dict[str, Any]], target: float) -> float:
     return float(np.sort(times)[math.ceil(len(times) / 2) - 1])
 
 
+def task_target(median: float, task: Any) -> float:
+    """The time-to-target target of ``task`` from the target method's median final metric.
+
+    A minimised metric's target is floored at the task's :attr:`~adaptlr.benchmarks.tasks.
+    Task.resolution` (the smallest difference its evaluation resolves): on the convex suite
+    the tuned baseline can end at a suboptimality of exactly 0 in float32, a target only runs
+    that hit ``f*`` to the last bit would reach.
+    """
+    if task.maximize or not math.isfinite(median):
+        return median
+    return max(median, float(task.resolution))
+
+
 def time_to_target_table(records: Sequence[dict[str, Any]], methods: Sequence[str],
                          target: float, grids: dict[str, tuple[float, ...]] | None,
                          ) -> dict[str, list[float]]:
@@ -384,7 +398,7 @@ def benchmark(
 
     Each task's target is the median final metric of ``target_method`` (default the tuned
     AdamW with warm-up + cosine) at its best grid value, AlgoPerf's target setting on our
-    budget; a method's time on a task is the first evaluation step by which half of its seeds
+    budget (floored at the task's resolution, :func:`task_target`); a method's time on a task is the first evaluation step by which half of its seeds
     have reached it (the lower median of the seeds' times), at its registered default
     (defaults track) or its fastest grid value (scale-tuned). The performance profiles of
     those times over the tasks, and their areas, are the cross-task scores. ``steps``: one
@@ -421,7 +435,7 @@ def benchmark(
         sections.append(text)
         tuned = next((r for r in rows if r.track == "scale-tuned"
                       and r.method == target_method), None)
-        target = math.nan if tuned is None else tuned.final.median
+        target = task_target(math.nan if tuned is None else tuned.final.median, the_task)
         targets.append(target)
         records = _select(path, task=task, methods=methods, steps=rounded, seeds=seeds)
         table = time_to_target_table(records, methods, target, grids)

@@ -78,6 +78,12 @@ class Task:
     #: problem): a run ending there (within :data:`adaptlr.benchmarks.stats.CHANCE_MARGIN`)
     #: counts as collapsed. ``None``: only divergence counts.
     chance: float | None = None
+    #: The smallest difference of the metric that the evaluation resolves (for the convex
+    #: suite, float32 rounding of the suboptimality ``f - f*``); 0: not stated. A
+    #: time-to-target target of a minimised metric is never set below it
+    #: (:func:`adaptlr.benchmarks.compare.task_target`): a target of exactly 0 would ask a run
+    #: to reach ``f*`` to the last bit.
+    resolution: float = 0.0
 
     def better(self, a: float, b: float) -> bool:
         """Whether metric value ``a`` is better than ``b``."""
