@@ -1055,3 +1055,16 @@ register(MethodSpec(
     reference_impl="prodigy-plus-schedule-free 2.0.1 (ProdigyPlusScheduleFree)",
 ))
 # --- end wppsf ---
+# --- ngn ---
+# NGN-MDv1 (Islamov, Ajroldi, Orvieto and Lucchi, 2025, Algorithm 2 version 1, with the
+# decoupled weight decay of Appendix G), checked against the authors' NGN_MDv1.
+register(MethodSpec(
+    "ngn_mdv1", _ngn.ngn_mdv1, "loss_driven", _ISLAMOV,
+    {"learning_rate": 1.0, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.0}, 8.0,
+    needs_value=True, ranges=_ngn.NGN_MDV1_RANGES,
+    description="NGN-MDv1: heavy ball on D^-1 g (RMSprop D) scaled by the NGN step "
+                "c / (1 + c |g|^2_{D^-1} / (2 f))",
+    reference_impl="NGN_MDv1 in armanbolatov/plainLM optim/NGNMDv1.py (authors' group; "
+                   "PyTorch goldens)",
+))
+# --- end ngn ---

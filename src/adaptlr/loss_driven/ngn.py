@@ -48,20 +48,24 @@ from adaptlr._docstrings import args_from
 
 __all__ = [
     "NGN_D_RANGES",
+    "NGN_MDV1_RANGES",
     "NGN_MD_RANGES",
     "NGN_M_RANGES",
     "RANGES",
     "ScaleByNgnDState",
     "ScaleByNgnMState",
+    "ScaleByNgnMdv1State",
     "ScaleByNgnState",
     "ngn",
     "ngn_d",
     "ngn_m",
     "ngn_md",
+    "ngn_mdv1",
     "scale_by_ngn",
     "scale_by_ngn_d",
     "scale_by_ngn_m",
     "scale_by_ngn_md",
+    "scale_by_ngn_mdv1",
 ]
 
 # learning_rate 0 is valid (warm-up schedules start there): the step is then 0.
@@ -553,3 +557,205 @@ def ngn_md(
       Islamov, Ajroldi, Orvieto and Lucchi, NeurIPS 2025, arXiv:2508.15071.
     """
     return optax.chain(scale_by_ngn_md(learning_rate, momentum), optax.scale(-1.0))
+
+
+# --------------------------------------------------------------------------------------------
+# NGN-MDv1: one NGN step size for an RMSprop-preconditioned direction, with heavy-ball momentum
+# --------------------------------------------------------------------------------------------
+
+NGN_MDV1_RANGES: dict[str, Interval] = {
+    "learning_rate": NON_NEGATIVE,
+    "b1": UNIT_INTERVAL,
+    "b2": UNIT_INTERVAL,
+    "eps": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+}
+
+
+class ScaleByNgnMdv1State(NamedTuple):
+    """State of :func:`scale_by_ngn_mdv1`."""
+
+    count: jax.Array  # type: ignore[assignment]  # shape=(), int32: updates so far
+    nu: PyTree  # like params: v_k, the average of squared gradients (from 0)
+    momentum: PyTree  # like params: the last step x_{k} - x_{k+1} (0 before the first)
+    effective_lr: jax.Array  # shape=(), float32 (float64 for f64 params): last gamma_k
+
+
+def scale_by_ngn_mdv1(
+    learning_rate: ScalarOrSchedule = 1.0,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> optax.GradientTransformationExtraArgs:
+    """NGN-MDv1: NGN's step size for the RMSprop-preconditioned gradient, inside heavy-ball
+    momentum; returns :math:`x_k - x_{k+1}` (no sign).
+
+    Algorithm 2 of Islamov et al. (2025), version 1, with :math:`c` = ``learning_rate``,
+    :math:`\\beta_1, \\beta_2` = ``b1, b2``, :math:`v_{-1} = 0`, :math:`x_{-1} = x_0`:
+
+    .. math::
+
+       v_k = \\beta_2 v_{k-1} + (1-\\beta_2)\\, g_k \\odot g_k, \\qquad
+       D_k = \\mathrm{diag}\\Big(\\epsilon + \\sqrt{v_k / (1-\\beta_2^{k+1})}\\Big),
+
+       \\gamma_k = \\frac{c}{1 + \\frac{c}{2 f(x_k)} \\lVert g_k\\rVert^2_{D_k^{-1}}},
+       \\qquad \\lVert g\\rVert^2_{D^{-1}} = \\sum_j g_j^2 / D_j,
+
+       x_{k+1} = x_k - (1-\\beta_1)\\gamma_k D_k^{-1} g_k + \\beta_1 (x_k - x_{k-1})
+       - c\\lambda x_k,
+
+    kept here as the step :math:`m_k = x_k - x_{k+1} = \\beta_1 m_{k-1} + (1-\\beta_1)
+    \\gamma_k D_k^{-1} g_k + c \\lambda x_k`, :math:`m_{-1} = 0` (the same iterates). The last
+    term is decoupled weight decay (the paper's Dec-NGN-MDv1), absent for :math:`\\lambda = 0`.
+
+    Args:
+      learning_rate: :math:`c`, the step-size hyperparameter and the largest
+        :math:`\\gamma_k`, range ``[0, inf)`` or a schedule (``0`` takes no step).
+        Default 1, the authors' code's; the paper states no default (it tunes :math:`c` over
+        powers of ten: its best ViT-on-CIFAR10 run has :math:`10^{-3}`, its language models
+        :math:`3\\cdot10^{-3}` to :math:`3\\cdot10^{-2}`). A large :math:`c` is held back
+        by :math:`\\gamma_k \\le 2 f / \\lVert g_k\\rVert^2_{D_k^{-1}}`, which shrinks with
+        the number of parameters (at the first step :math:`\\lVert g\\rVert^2_{D^{-1}}
+        \\approx \\lVert g\\rVert_1`).
+      b1: :math:`\\beta_1`, the heavy-ball momentum, range ``[0, 1)`` (paper and code: 0.9).
+      b2: :math:`\\beta_2`, the second-moment average, range ``[0, 1)`` (paper and code:
+        0.999; the paper's language models use 0.95).
+      eps: :math:`\\epsilon` added to :math:`\\sqrt{\\hat v}`, range ``[0, inf)`` (the
+        authors' code: 1e-8; the paper states no value).
+      weight_decay: :math:`\\lambda`, range ``[0, inf)``; multiplied by :math:`c` as in the
+        authors' code (``0`` turns it off).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``value=loss``, a
+      non-negative loss, and ``params`` when ``weight_decay > 0``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, adaptlr
+      >>> tx = adaptlr.ngn_mdv1(learning_rate=1.0, b1=0.0, b2=0.0, eps=0.0)
+      >>> x = jnp.array([1.0, -2.0]); state = tx.init(x)
+      >>> value, grad = jax.value_and_grad(lambda x: 0.5 * jnp.sum(x ** 2))(x)
+      >>> updates, state = tx.update(grad, state, x, value=value)  # D = |g|, |g|^2_D^-1 = 3
+      >>> updates.tolist(), float(adaptlr.effective_lr(state))  # gamma = 1 / (1 + 3 / 5)
+      ([-0.625, 0.625], 0.625)
+
+    References:
+      Islamov, Ajroldi, Orvieto and Lucchi, "Enhancing Optimizer Stability: Momentum
+      Adaptation of The NGN Step-size", NeurIPS 2025, arXiv:2508.15071 (Algorithm 2, NGN-MDv1;
+      Appendix G, Dec-NGN-MDv1). Reference code: ``optim/NGNMDv1.py`` (``NGN_MDv1``) in
+      armanbolatov/plainLM, a fork of the second author's plainLM.
+
+    Departures:
+      Weight decay: the paper offers two forms, Dec-NGN-MDv1 (decoupled, its Eq. 63) and
+      NGN-MDv1W (Algorithm 4, the decay inside the NGN step). Only the decoupled form is
+      provided, written as the authors' code writes it: :math:`c\\lambda x_k` subtracted
+      inside the two-point heavy ball, so that the decay displacement is carried by the
+      momentum term :math:`\\beta_1(x_k - x_{k-1})`. The authors' code skips the decay at the
+      first step (it sits in the branch that has a previous iterate); here it is applied at
+      every step, as the paper's update writes it. NGN-MDv1W is not provided: the formulas of
+      its step are not legible in the text available to us and no code for it is public.
+      The record ``effective_lr`` is :math:`\\gamma_k` (the quantity the paper plots and the
+      code logs as ``lr_eff``). Loss handling as :func:`scale_by_ngn_m`: a negative loss is
+      clipped at 0, a non-finite loss gives :math:`\\gamma_k = 0` (momentum and decay still
+      move the point), :math:`f = 0` with :math:`g = 0` gives :math:`\\gamma_k = c`. With
+      ``eps = 0`` a coordinate with :math:`v_{k,j} = 0` (its gradient has been 0 so far)
+      contributes 0 instead of 0/0. Complex parameters are refused at ``init``.
+    """
+    check_all(NGN_MDV1_RANGES, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
+              weight_decay=weight_decay)
+
+    def init_fn(params: PyTree) -> ScaleByNgnMdv1State:
+        check_real(params, "ngn_mdv1")
+        return ScaleByNgnMdv1State(count=jnp.zeros((), jnp.int32),
+                                   nu=optax.tree.zeros_like(params),
+                                   momentum=optax.tree.zeros_like(params),
+                                   effective_lr=jnp.zeros((), scalar_dtype(params)))
+
+    def update_fn(
+        updates: PyTree,
+        state: ScaleByNgnMdv1State,
+        params: PyTree = None,
+        *,
+        value: Any = None,
+        **extra_args: Any,
+    ) -> tuple[PyTree, ScaleByNgnMdv1State]:
+        del extra_args
+        check_tree_match(updates, params)
+        if params is None:
+            check_tree_match(updates, state.momentum, reference_name="state")
+            if weight_decay > 0:
+                raise ValueError("ngn_mdv1 with weight_decay > 0 needs the parameters: call "
+                                 "update(grads, state, params, value=loss)")
+        dtype = state.effective_lr.dtype
+        two_f, finite = _two_f(_loss(value, "ngn_mdv1", dtype))
+        count = optax.safe_increment(state.count)
+        c = jnp.asarray(resolve(learning_rate, state.count), dtype)
+        bc2 = 1.0 - jnp.asarray(b2, dtype) ** count.astype(dtype)
+
+        def second_moment(v: jax.Array, g: jax.Array) -> jax.Array:
+            acc = accumulation_dtype(g.dtype)
+            b = jnp.asarray(b2, acc)
+            ga = g.astype(acc)
+            return (b * v.astype(acc) + (1.0 - b) * ga * ga).astype(v.dtype)
+
+        nu = jax.tree.map(second_moment, state.nu, updates)
+
+        def direction(v: jax.Array, g: jax.Array) -> jax.Array:
+            acc = accumulation_dtype(g.dtype)
+            den = jnp.asarray(eps, acc) + jnp.sqrt(v.astype(acc) / bc2.astype(acc))
+            # eps = 0 and v = 0 means g = 0: count the coordinate as 0 rather than 0/0.
+            return jnp.where(den > 0, g.astype(acc) / jnp.where(den > 0, den, 1.0), 0.0)
+
+        directions = jax.tree.map(direction, nu, updates)
+        sq_norm = tree_sum(jax.tree.map(lambda d, g: d * g.astype(d.dtype), directions,
+                                        updates)).astype(dtype)
+        gamma = _ngn_step(two_f, finite, c, sq_norm)
+        beta = jnp.asarray(b1, dtype)
+        decay = c * jnp.asarray(weight_decay, dtype)
+
+        def heavy_ball(m: jax.Array, d: jax.Array, x: Any) -> jax.Array:
+            acc = d.dtype
+            new = beta.astype(acc) * m.astype(acc) + ((1.0 - beta) * gamma).astype(acc) * d
+            if weight_decay > 0:
+                new = new + decay.astype(acc) * x.astype(acc)
+            return new.astype(m.dtype)
+
+        xs = params if weight_decay > 0 else jax.tree.map(lambda _: 0, updates)
+        new_m = jax.tree.map(heavy_ball, state.momentum, directions, xs)
+        out = jax.tree.map(lambda m, g: m.astype(g.dtype), new_m, updates)
+        return out, ScaleByNgnMdv1State(count=count, nu=nu, momentum=new_m,
+                                        effective_lr=gamma.astype(dtype))
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+@args_from(scale_by_ngn_mdv1)
+def ngn_mdv1(
+    learning_rate: ScalarOrSchedule = 1.0,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> optax.GradientTransformationExtraArgs:
+    """NGN-MDv1 (Islamov et al., 2025): heavy-ball momentum on the RMSprop-preconditioned
+    gradient, scaled by one NGN step size. ``update(..., value=loss)``.
+
+    See :func:`scale_by_ngn_mdv1`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, adaptlr
+      >>> loss = lambda x: 0.5 * jnp.sum(jnp.array([1.0, 100.0]) * x ** 2)
+      >>> tx = adaptlr.ngn_mdv1(learning_rate=0.1)
+      >>> x = jnp.array([1.0, 1.0]); state = tx.init(x)
+      >>> for _ in range(300):
+      ...     value, grad = jax.value_and_grad(loss)(x)
+      ...     updates, state = tx.update(grad, state, x, value=value)
+      ...     x = optax.apply_updates(x, updates)
+      >>> bool(loss(x) < 1e-4)
+      True
+
+    References:
+      Islamov, Ajroldi, Orvieto and Lucchi, NeurIPS 2025, arXiv:2508.15071.
+    """
+    return optax.chain(scale_by_ngn_mdv1(learning_rate, b1, b2, eps, weight_decay),
+                       optax.scale(-1.0))
