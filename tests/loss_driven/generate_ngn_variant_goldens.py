@@ -1,27 +1,39 @@
-"""Golden trajectories for NGN-M, NGN-D and NGN-MD: the paper's update rules in NumPy.
+"""Golden trajectories for NGN-M, NGN-D, NGN-MD and NGN-MDv1: the paper's update rules in
+NumPy, and the authors' NGN-MDv1 code.
 
 Islamov, Ajroldi, Orvieto and Lucchi, "Enhancing Optimizer Stability: Momentum Adaptation of
-The NGN Step-size" (NeurIPS 2025, arXiv:2508.15071). The authors' PyTorch code is in the
-paper's supplementary material, not in a public package, so the goldens come from this
-transcription (float64, written independently of ``adaptlr``: no JAX, no adaptlr import):
+The NGN Step-size" (NeurIPS 2025, arXiv:2508.15071). Transcriptions (float64, written
+independently of ``adaptlr``: no JAX, no adaptlr import):
 
 * NGN-M (Algorithm 1), in the paper's two-point form with x_{-1} = x_0:
   gamma_k = c / (1 + c / (2 f(x_k)) |g_k|^2),
   x_{k+1} = x_k - (1 - beta) gamma_k g_k + beta (x_k - x_{k-1}).
-* NGN-D: gamma_{k,j} = c / (1 + c / (2 f(x_k)) g_{k,j}^2),  x_{k+1} = x_k - gamma_k * g_k.
-* NGN-MD (diagonal steps in NGN-M's two-point form):
+* NGN-D (Algorithm 3): gamma_{k,j} = c / (1 + c / (2 f(x_k)) g_{k,j}^2),
+  x_{k+1} = x_k - gamma_k * g_k.
+* NGN-MD (NGN-D's steps in NGN-M's two-point form; Algorithm 2's NGN-MDv2 without its
+  RMSprop preconditioner):
   x_{k+1} = x_k - (1 - beta) gamma_k * g_k + beta (x_k - x_{k-1}).
+* NGN-MDv1 (Algorithm 2, version 1, with the decoupled weight decay of Appendix G):
+  see :func:`run_mdv1`.
 
-Run with either environment (NumPy only):
+The authors' group publishes ``NGN_MDv1`` (PyTorch) in github.com/armanbolatov/plainLM,
+``optim/NGNMDv1.py``; there is no public code for NGN-M, NGN-D or NGN-MDv2. Run
 
-    python tests/loss_driven/generate_ngn_variant_goldens.py
+    .venv-ref/bin/python tests/loss_driven/generate_ngn_variant_goldens.py --authors DIR
 
-Problem: the shared ``quadratic`` of ``tests/reference_problems.py`` (its gradient written
+with DIR a checkout of that repository (kept outside this one; only its ``optim/NGNMDv1.py``
+is imported): the NGN-MDv1 goldens without weight decay are then the authors' trajectories,
+and every setting is checked against the transcription (to 1e-10; with weight decay, against
+the transcription with the decay left out of the first step, as the authors' code does).
+Without ``--authors`` (NumPy only) all goldens come from the transcriptions.
+
+Problems: the shared ``quadratic`` of ``tests/reference_problems.py`` (its gradient written
 here in closed form) and a small least-squares problem with a non-zero minimum (so that
 f never reaches 0 and the NGN steps stay away from their f = 0 limit), 200 full-batch steps.
-Writes ``tests/loss_driven/goldens/ngn_variants.npz`` with keys
+Writes ``tests/loss_driven/goldens/ngn_variants.npz`` and ``.../ngn_mdv1.npz`` with keys
 ``<setting>__<problem>__<param>`` (iterates, shape (steps + 1, ...)) and
-``<setting>__<problem>__gamma`` (NGN-M: gamma_k; NGN-D/MD: the mean of gamma_{k,j}).
+``<setting>__<problem>__gamma`` (NGN-M and NGN-MDv1: gamma_k; NGN-D/MD: the mean of
+gamma_{k,j}).
 """
 
 from __future__ import annotations

@@ -15,8 +15,10 @@ shrinks towards the Polyak-like :math:`2 f / \\lVert g\\rVert^2` where it is not
 * :func:`ngn`: that step (NGN).
 * :func:`ngn_m`: the same step size inside heavy-ball momentum (NGN-M, Algorithm 1 of
   Islamov et al.).
-* :func:`ngn_d`: one NGN step size per coordinate, from the diagonal of the Gauss-Newton
-  matrix (NGN-D); :func:`ngn_md` adds NGN-M's heavy-ball momentum to it.
+* :func:`ngn_d`: one NGN step size per coordinate (NGN-D, Algorithm 3 of Islamov et al.);
+  :func:`ngn_md` adds NGN-M's heavy-ball momentum to it.
+* :func:`ngn_mdv1`: one NGN step size for the RMSprop-preconditioned gradient, with heavy-ball
+  momentum and optional decoupled weight decay (NGN-MDv1, Algorithm 2 of Islamov et al.).
 """
 
 from __future__ import annotations
@@ -391,9 +393,8 @@ def _scale_by_ngn_diagonal(
 def scale_by_ngn_d(learning_rate: ScalarOrSchedule = 1e-3) -> optax.GradientTransformationExtraArgs:
     """NGN-D: one NGN step size per coordinate (no sign).
 
-    Replacing the rank-one Gauss-Newton matrix :math:`\\nabla r \\nabla r^\\top` of
-    :math:`r = \\sqrt f` by its diagonal in NGN's damped Gauss-Newton step gives, for every
-    coordinate :math:`j`,
+    Algorithm 3 of Islamov et al. (2025): NGN's step with the squared gradient norm replaced,
+    for every coordinate :math:`j`, by that coordinate's squared partial derivative,
 
     .. math::
 
@@ -401,6 +402,8 @@ def scale_by_ngn_d(learning_rate: ScalarOrSchedule = 1e-3) -> optax.GradientTran
        = \\frac{2 c f(x_k)}{2 f(x_k) + c\\, g_{k,j}^2}, \\qquad
        u_{k,j} = \\gamma_{k,j}\\, g_{k,j}.
 
+    (the same rule comes out of NGN's damped Gauss-Newton step on :math:`r = \\sqrt f` with
+    the rank-one matrix :math:`\\nabla r \\nabla r^\\top` replaced by its diagonal).
     Each :math:`\\gamma_{k,j}` lies in :math:`[\\gamma_k, c]` with :math:`\\gamma_k` NGN's
     global step: coordinates with small gradients keep a step near :math:`c`.
 
@@ -419,8 +422,9 @@ def scale_by_ngn_d(learning_rate: ScalarOrSchedule = 1e-3) -> optax.GradientTran
 
     Args:
       learning_rate: :math:`c`, the largest coordinate step size, range ``[0, inf)`` or a
-        schedule (``0`` takes no step). No authors' default; ours is the largest power of
-        ten stable on the conformance problems (see Limits of :func:`scale_by_ngn_d`).
+        schedule (``0`` takes no step). The paper states no default (it tunes :math:`c`
+        over :math:`10^{-4}, \\dots, 10^{2}`) and there is no public code; ours is the
+        largest power of ten stable on the conformance problems (see Limits above).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``value=loss``, a
@@ -437,14 +441,19 @@ def scale_by_ngn_d(learning_rate: ScalarOrSchedule = 1e-3) -> optax.GradientTran
 
     References:
       Islamov, Ajroldi, Orvieto and Lucchi, "Enhancing Optimizer Stability: Momentum
-      Adaptation of The NGN Step-size", NeurIPS 2025, arXiv:2508.15071 (NGN-D, Section 3).
+      Adaptation of The NGN Step-size", NeurIPS 2025, arXiv:2508.15071 (Algorithm 3,
+      Section 3.3, Appendix C).
 
     Departures:
-      Source: the paper's text was not available when this was written. The rule above is
-      derived from NGN's damped Gauss-Newton step with the Gauss-Newton matrix replaced by its
-      diagonal, which is how the paper's reviews describe NGN-D; it is checked against a NumPy
-      transcription of that derivation, not against the paper's equation, and its default
-      ``c`` is ours. The record ``effective_lr`` is one scalar, the mean of
+      Source: the step :math:`\\gamma_{k,j}` is line 4 of the paper's Algorithm 3; the
+      update line of that box is not legible in the text available to us, and
+      :math:`x_{k+1,j} = x_{k,j} - \\gamma_{k,j} g_{k,j}` is taken from the paper's
+      description (Section 3.3) and its analysis (Appendix C). There is no public code for
+      NGN-D; the goldens are a NumPy transcription of Algorithm 3. One scalar :math:`c`, as
+      in the algorithm box: the paper's theorems allow one :math:`c_j` per coordinate, and
+      its NGN-D experiments (Appendix I.8) set :math:`c_j = c / (D_k)_j` with RMSprop's
+      :math:`D_k`, which is not done here (:func:`ngn_mdv1` is the RMSprop-preconditioned
+      method). The record ``effective_lr`` is one scalar, the mean of
       :math:`\\gamma_{k,j}` over all
       coordinates (not one mean per leaf as for other per-parameter methods: NGN-D keeps no
       parameter-shaped state from which ``adaptlr.effective_lr`` could weigh per-leaf means
@@ -497,9 +506,11 @@ def scale_by_ngn_md(
 
     Args:
       learning_rate: :math:`c`, the largest coordinate step size, range ``[0, inf)`` or a
-        schedule (``0`` takes no step). No authors' default; ours is the largest power of
-        ten stable on the conformance problems (see Limits of :func:`scale_by_ngn_d`).
-      momentum: :math:`\\beta`, range ``[0, 1)``; ``0`` is NGN-D.
+        schedule (``0`` takes no step). The paper states no default; ours is the largest
+        power of ten stable on the conformance problems (see Limits of
+        :func:`scale_by_ngn_d`).
+      momentum: :math:`\\beta`, range ``[0, 1)`` (the paper's :math:`\\beta_1`, 0.9 in its
+        experiments); ``0`` is NGN-D.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``value=loss``, a
@@ -522,12 +533,20 @@ def scale_by_ngn_md(
       Adaptation of The NGN Step-size", NeurIPS 2025, arXiv:2508.15071 (NGN-MD).
 
     Departures:
-      The paper has two NGN-MD versions: one whose diagonal comes from NGN-D (this one, by
-      our reading of the paper's NGN-MDv2) and one with an RMSprop/Adam second-moment
-      preconditioner (NGN-MDv1), which is not provided here. The combination of NGN-D with
-      momentum is written here in NGN-M's heavy-ball form (Algorithm 1 with the scalar
-      step replaced by the diagonal one); the paper text defining NGN-MDv2 was not
-      available to check that form line by line. The record ``effective_lr`` is, per
+      Not the paper's NGN-MDv2 itself. The paper's Algorithm 2 has two versions, both with
+      RMSprop's preconditioner :math:`D_k` and NGN-M's heavy ball: NGN-MDv1 (one NGN step for
+      :math:`D_k^{-1} g_k`, :func:`ngn_mdv1`) and NGN-MDv2 (NGN-D's per-coordinate steps,
+      further preconditioned by :math:`D_k`). This method is NGN-MDv2 without
+      :math:`D_k` (:math:`D_k = I`), i.e. NGN-D inside Algorithm 1's heavy ball; the paper
+      names that combination only through its reduction "NGN-MDv2 with
+      :math:`\\beta_1 = 0` and no preconditioner is NGN-D" (Section 3.3). NGN-MDv2 with
+      :math:`D_k` is not provided: its step's formula is not legible in the text available
+      to us (whether :math:`g_{k,j}^2` is divided by :math:`(D_k)_j` inside
+      :math:`\\gamma_{k,j}` cannot be read) and no code for it is public. The heavy-ball form
+      is Algorithm 1's; Algorithm 2's update lines are not legible either, but Appendix F.1
+      says both versions average the preconditioned steps :math:`\\Sigma_k^{-1} g_k` this
+      way and the authors' NGN-MDv1 code does. Checked against a NumPy transcription. The
+      default ``c`` is ours (the paper states none). The record ``effective_lr`` is, per
       parameter leaf, the mean of :math:`\\gamma_{k,j}` over the leaf. Loss handling as
       :func:`scale_by_ngn_d`. Complex parameters are refused at ``init``.
     """
@@ -646,14 +665,24 @@ def scale_by_ngn_mdv1(
       armanbolatov/plainLM, a fork of the second author's plainLM.
 
     Departures:
-      Weight decay: the paper offers two forms, Dec-NGN-MDv1 (decoupled, its Eq. 63) and
-      NGN-MDv1W (Algorithm 4, the decay inside the NGN step). Only the decoupled form is
-      provided, written as the authors' code writes it: :math:`c\\lambda x_k` subtracted
-      inside the two-point heavy ball, so that the decay displacement is carried by the
-      momentum term :math:`\\beta_1(x_k - x_{k-1})`. The authors' code skips the decay at the
-      first step (it sits in the branch that has a previous iterate); here it is applied at
-      every step, as the paper's update writes it. NGN-MDv1W is not provided: the formulas of
-      its step are not legible in the text available to us and no code for it is public.
+      Sources: Algorithm 2's lines for :math:`v_k`, :math:`D_k` and :math:`\\gamma_k` are
+      legible in the text available to us; its update lines are not, and the update above is
+      the authors' code's (it matches the paper's description: heavy ball on the
+      preconditioned step, Appendix F.1). The goldens are the authors' ``NGN_MDv1`` run in
+      float64. Bias correction: Algorithm 2 writes :math:`1 - \\beta_2^k` with
+      :math:`k = 0, 1, \\dots` (a division by zero at :math:`k = 0`); the code, and this
+      method, use the number of steps taken including the current one, :math:`k + 1`.
+      Weight decay: the paper offers two forms, Dec-NGN-MDv1 (decoupled, Appendix G, Eq. 63,
+      whose formula is not legible to us; the text says the decay is added separately from
+      the step :math:`\\Sigma_k^{-1} g_k`) and NGN-MDv1W (Algorithm 4, the decay inside the
+      NGN step). Only the decoupled form is provided, written as the authors' code writes
+      it: :math:`c\\lambda x_k` subtracted inside the two-point heavy ball, so that the decay
+      displacement is carried on by the momentum term :math:`\\beta_1(x_k - x_{k-1})` (an
+      AdamW-style :math:`x \\leftarrow (1 - c\\lambda) x` outside the momentum is a different
+      method). The authors' code skips the decay at the first step (it sits in the branch
+      that has a previous iterate); here it is applied at every step. NGN-MDv1W is not
+      provided: the formulas of its step are not legible in the text available to us and no
+      code for it is public.
       The record ``effective_lr`` is :math:`\\gamma_k` (the quantity the paper plots and the
       code logs as ``lr_eff``). Loss handling as :func:`scale_by_ngn_m`: a negative loss is
       clipped at 0, a non-finite loss gives :math:`\\gamma_k = 0` (momentum and decay still
