@@ -102,7 +102,7 @@ def test_loss_edge_cases_never_nan(kwargs) -> None:  # type: ignore[no-untyped-d
     x = jnp.array([1.0, -2.0])
     tx = adaptlr.ngn_mdv1(1.0, **kwargs)
     state = tx.init(x)
-    for value in [0.0, -1.0, jnp.nan, jnp.inf, 2.5]:
+    for value in [0.0, -1.0, jnp.nan, jnp.inf, 2.5, 3e38]:
         updates, state = tx.update(x, state, x, value=value)
         assert np.all(np.isfinite(np.asarray(updates)))
         assert np.isfinite(float(adaptlr.effective_lr(state)))

@@ -111,18 +111,28 @@ def _loss(value: Any, method: str, dtype: Any) -> jax.Array:
     return value.astype(dtype)
 
 
-def _two_f(loss: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(2 max(f, 0) with 0 for a non-finite f, whether f is finite)."""
+def _clipped_loss(loss: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(max(f, 0) with 0 for a non-finite f, whether f is finite)."""
     finite = jnp.isfinite(loss)
-    return 2.0 * jnp.maximum(jnp.where(finite, loss, 0.0), 0.0), finite
+    return jnp.maximum(jnp.where(finite, loss, 0.0), 0.0), finite
 
 
-def _ngn_step(two_f: jax.Array, finite: jax.Array, sigma: jax.Array,
+def _ngn_step(f: jax.Array, finite: jax.Array, sigma: jax.Array,
               sq_norm: jax.Array) -> jax.Array:
-    """sigma / (1 + sigma |g|^2 / (2 f)) = 2 sigma f / (2 f + sigma |g|^2); sigma where
-    f = g = 0, 0 where f is not finite."""
-    den = two_f + sigma * sq_norm
-    step = jnp.where(den > 0, sigma * two_f / jnp.where(den > 0, den, 1.0), sigma)
+    """sigma / (1 + sigma |g|^2 / (2 f)); sigma where f = g = 0, 0 where f is not finite.
+
+    Written with the ratio (|g|^2 / 2) / f, never 2 f: for a finite loss near the dtype's
+    largest value (3e38 in float32) 2 f overflows and 2 f / (2 f + ...) would be inf / inf.
+    An overflowing ratio (|g|^2 overflowing included) gives step 0, the formula's limit.
+    """
+    half = 0.5 * sq_norm
+    positive = f > 0
+    # inf / f is spelled out: XLA divides by multiplying with 1 / f, which flushes to 0 for
+    # f above ~1e38 in float32, and inf * 0 is NaN.
+    ratio = jnp.where(positive & jnp.isfinite(half), half / jnp.where(positive, f, 1.0),
+                      jnp.where(half > 0, jnp.inf, 0.0))
+    damping = jnp.where(sigma > 0, sigma * ratio, 0.0)  # never 0 * inf
+    step = sigma / (1.0 + damping)
     return jnp.where(finite, step, jnp.zeros_like(step))
 
 
@@ -181,9 +191,9 @@ def scale_by_ngn(learning_rate: ScalarOrSchedule = 1.0) -> optax.GradientTransfo
         del extra_args
         check_tree_match(updates, params)
         dtype = state.effective_lr.dtype
-        two_f, finite = _two_f(_loss(value, "ngn", dtype))
+        f, finite = _clipped_loss(_loss(value, "ngn", dtype))
         sigma = jnp.asarray(resolve(learning_rate, state.count), dtype)
-        step = _ngn_step(two_f, finite, sigma, tree_sq_norm(updates).astype(dtype))
+        step = _ngn_step(f, finite, sigma, tree_sq_norm(updates).astype(dtype))
         out = jax.tree.map(lambda g: (step * g).astype(g.dtype), updates)
         return out, ScaleByNgnState(count=optax.safe_increment(state.count),
                                     effective_lr=step.astype(dtype))
@@ -287,9 +297,9 @@ def scale_by_ngn_m(
         del extra_args
         check_tree_match(updates, state.momentum if params is None else params)
         dtype = state.effective_lr.dtype
-        two_f, finite = _two_f(_loss(value, "ngn_m", dtype))
+        f, finite = _clipped_loss(_loss(value, "ngn_m", dtype))
         sigma = jnp.asarray(resolve(learning_rate, state.count), dtype)
-        gamma = _ngn_step(two_f, finite, sigma, tree_sq_norm(updates).astype(dtype))
+        gamma = _ngn_step(f, finite, sigma, tree_sq_norm(updates).astype(dtype))
         beta = jnp.asarray(momentum, dtype)
 
         def heavy_ball(m: jax.Array, g: jax.Array) -> jax.Array:
@@ -359,13 +369,13 @@ def _scale_by_ngn_diagonal(
         if momentum is not None and params is None:
             check_tree_match(updates, state.momentum, reference_name="state")
         dtype = scalar_dtype(updates)
-        two_f, finite = _two_f(_loss(value, method, dtype))
+        f, finite = _clipped_loss(_loss(value, method, dtype))
         sigma = jnp.asarray(resolve(learning_rate, state.count), dtype)
 
         def coordinate_steps(g: jax.Array) -> jax.Array:
             acc = accumulation_dtype(g.dtype)
             ga = g.astype(acc)
-            return _ngn_step(two_f.astype(acc), finite, sigma.astype(acc), ga * ga)
+            return _ngn_step(f.astype(acc), finite, sigma.astype(acc), ga * ga)
 
         gammas = jax.tree.map(coordinate_steps, updates)
         if momentum is None:
@@ -716,7 +726,7 @@ def scale_by_ngn_mdv1(
                 raise ValueError("ngn_mdv1 with weight_decay > 0 needs the parameters: call "
                                  "update(grads, state, params, value=loss)")
         dtype = state.effective_lr.dtype
-        two_f, finite = _two_f(_loss(value, "ngn_mdv1", dtype))
+        f, finite = _clipped_loss(_loss(value, "ngn_mdv1", dtype))
         count = optax.safe_increment(state.count)
         c = jnp.asarray(resolve(learning_rate, state.count), dtype)
         bc2 = 1.0 - jnp.asarray(b2, dtype) ** count.astype(dtype)
@@ -738,7 +748,7 @@ def scale_by_ngn_mdv1(
         directions = jax.tree.map(direction, nu, updates)
         sq_norm = tree_sum(jax.tree.map(lambda d, g: d * g.astype(d.dtype), directions,
                                         updates)).astype(dtype)
-        gamma = _ngn_step(two_f, finite, c, sq_norm)
+        gamma = _ngn_step(f, finite, c, sq_norm)
         beta = jnp.asarray(b1, dtype)
         decay = c * jnp.asarray(weight_decay, dtype)
 
