@@ -291,5 +291,10 @@ from adaptlr.weight_decay import AdamCDecayState as AdamCDecayState
 from adaptlr.weight_decay import adamc as adamc
 from adaptlr.weight_decay import add_adamc_decayed_weights as add_adamc_decayed_weights
 # --- end wsfplus ---
+# --- ngn (NGN-MDv1) ---
+from adaptlr.loss_driven.ngn import ScaleByNgnMdv1State as ScaleByNgnMdv1State
+from adaptlr.loss_driven.ngn import ngn_mdv1 as ngn_mdv1
+from adaptlr.loss_driven.ngn import scale_by_ngn_mdv1 as scale_by_ngn_mdv1
+# --- end ngn ---
 
 __version__ = "0.1.0"

@@ -937,15 +937,16 @@ for _spec in [
         "ngn_d", _ngn.ngn_d, "loss_driven", _ISLAMOV, {"learning_rate": 1e-3}, 0.0,
         needs_value=True, ranges=_ngn.NGN_D_RANGES,
         description="NGN-D: one NGN step c / (1 + c g_j^2 / (2 f)) per coordinate",
-        reference_impl="none packaged (the paper's diagonal NGN step in NumPy)",
+        reference_impl="none public (Algorithm 3 of the paper in NumPy)",
     ),
     MethodSpec(
         "ngn_md", _ngn.ngn_md, "loss_driven", _ISLAMOV,
         {"learning_rate": 1e-2, "momentum": 0.9}, 4.0, needs_value=True,
         ranges=_ngn.NGN_MD_RANGES,
-        description="NGN-MD: NGN-D's coordinate steps inside NGN-M's heavy-ball momentum",
-        reference_impl="none packaged (NGN-D + heavy ball in NumPy; the RMSprop NGN-MDv1 "
-                       "is not provided)",
+        description="NGN-MD: NGN-D's coordinate steps inside NGN-M's heavy-ball momentum "
+                    "(NGN-MDv2 without its RMSprop preconditioner)",
+        reference_impl="none public (NGN-D + heavy ball in NumPy; for the RMSprop one see "
+                       "ngn_mdv1)",
     ),
 ]:
     register(_spec)
@@ -1055,3 +1056,16 @@ register(MethodSpec(
     reference_impl="prodigy-plus-schedule-free 2.0.1 (ProdigyPlusScheduleFree)",
 ))
 # --- end wppsf ---
+# --- ngn ---
+# NGN-MDv1 (Islamov, Ajroldi, Orvieto and Lucchi, 2025, Algorithm 2 version 1, with the
+# decoupled weight decay of Appendix G), checked against the authors' NGN_MDv1.
+register(MethodSpec(
+    "ngn_mdv1", _ngn.ngn_mdv1, "loss_driven", _ISLAMOV,
+    {"learning_rate": 1.0, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.0}, 8.0,
+    needs_value=True, ranges=_ngn.NGN_MDV1_RANGES,
+    description="NGN-MDv1: heavy ball on D^-1 g (RMSprop D) scaled by the NGN step "
+                "c / (1 + c |g|^2_{D^-1} / (2 f))",
+    reference_impl="NGN_MDv1 in armanbolatov/plainLM optim/NGNMDv1.py (authors' group; "
+                   "PyTorch goldens)",
+))
+# --- end ngn ---

@@ -293,6 +293,14 @@ TARGETS: dict[str, Target] = {
     "prodigy_plus_schedule_free": Target(1000, 1.5e-3, 0.04,
         "y: measured 4.9e-4 quadratic, 0.0122 Rosenbrock (x: 1.4e-8, 1.4e-3)"),
     # --- end wppsf ---
+    # --- ngn ---
+    # NGN-MDv1 at c = 1 (the authors' code's default), betas (0.9, 0.999): the direction
+    # D^-1 g is Adam-like (~sign(g)) and gamma_k <= 2 f / |g|^2_{D^-1} makes the step a
+    # Polyak-type step on it, so c = 1 never binds for long; measured 0.0 (float32 exact
+    # zero) on the quadratic, 1.7e-14 on Rosenbrock. At c = 1e-3 it behaves like Adam at 1e-3
+    # (measured 0.071/0.17).
+    "ngn_mdv1": Target(1000, 1e-10, 1e-10, "Polyak-type step on D^-1 g; measured 0.0/1.7e-14"),
+    # --- end ngn ---
 }
 
 

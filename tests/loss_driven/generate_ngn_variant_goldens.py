@@ -1,33 +1,47 @@
-"""Golden trajectories for NGN-M, NGN-D and NGN-MD: the paper's update rules in NumPy.
+"""Golden trajectories for NGN-M, NGN-D, NGN-MD and NGN-MDv1: the paper's update rules in
+NumPy, and the authors' NGN-MDv1 code.
 
 Islamov, Ajroldi, Orvieto and Lucchi, "Enhancing Optimizer Stability: Momentum Adaptation of
-The NGN Step-size" (NeurIPS 2025, arXiv:2508.15071). The authors' PyTorch code is in the
-paper's supplementary material, not in a public package, so the goldens come from this
-transcription (float64, written independently of ``adaptlr``: no JAX, no adaptlr import):
+The NGN Step-size" (NeurIPS 2025, arXiv:2508.15071). Transcriptions (float64, written
+independently of ``adaptlr``: no JAX, no adaptlr import):
 
 * NGN-M (Algorithm 1), in the paper's two-point form with x_{-1} = x_0:
   gamma_k = c / (1 + c / (2 f(x_k)) |g_k|^2),
   x_{k+1} = x_k - (1 - beta) gamma_k g_k + beta (x_k - x_{k-1}).
-* NGN-D: gamma_{k,j} = c / (1 + c / (2 f(x_k)) g_{k,j}^2),  x_{k+1} = x_k - gamma_k * g_k.
-* NGN-MD (diagonal steps in NGN-M's two-point form):
+* NGN-D (Algorithm 3): gamma_{k,j} = c / (1 + c / (2 f(x_k)) g_{k,j}^2),
+  x_{k+1} = x_k - gamma_k * g_k.
+* NGN-MD (NGN-D's steps in NGN-M's two-point form; Algorithm 2's NGN-MDv2 without its
+  RMSprop preconditioner):
   x_{k+1} = x_k - (1 - beta) gamma_k * g_k + beta (x_k - x_{k-1}).
+* NGN-MDv1 (Algorithm 2, version 1, with the decoupled weight decay of Appendix G):
+  see :func:`run_mdv1`.
 
-Run with either environment (NumPy only):
+The authors' group publishes ``NGN_MDv1`` (PyTorch) in github.com/armanbolatov/plainLM,
+``optim/NGNMDv1.py``; there is no public code for NGN-M, NGN-D or NGN-MDv2. Run
 
-    python tests/loss_driven/generate_ngn_variant_goldens.py
+    .venv-ref/bin/python tests/loss_driven/generate_ngn_variant_goldens.py --authors DIR
 
-Problem: the shared ``quadratic`` of ``tests/reference_problems.py`` (its gradient written
+with DIR a checkout of that repository (kept outside this one; only its ``optim/NGNMDv1.py``
+is imported): the NGN-MDv1 goldens without weight decay are then the authors' trajectories,
+and every setting is checked against the transcription (to 1e-10; with weight decay, against
+the transcription with the decay left out of the first step, as the authors' code does).
+Without ``--authors`` (NumPy only) all goldens come from the transcriptions.
+
+Problems: the shared ``quadratic`` of ``tests/reference_problems.py`` (its gradient written
 here in closed form) and a small least-squares problem with a non-zero minimum (so that
 f never reaches 0 and the NGN steps stay away from their f = 0 limit), 200 full-batch steps.
-Writes ``tests/loss_driven/goldens/ngn_variants.npz`` with keys
+Writes ``tests/loss_driven/goldens/ngn_variants.npz`` and ``.../ngn_mdv1.npz`` with keys
 ``<setting>__<problem>__<param>`` (iterates, shape (steps + 1, ...)) and
-``<setting>__<problem>__gamma`` (NGN-M: gamma_k; NGN-D/MD: the mean of gamma_{k,j}).
+``<setting>__<problem>__gamma`` (NGN-M and NGN-MDv1: gamma_k; NGN-D/MD: the mean of
+gamma_{k,j}).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +121,148 @@ def run(problem: str, method: str, c: float, beta: float, steps: int = STEPS) ->
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# NGN-MDv1 (Algorithm 2, version 1) with the decoupled weight decay of Appendix G
+# --------------------------------------------------------------------------------------------
+
+OUT_MDV1 = Path(__file__).resolve().parent / "goldens" / "ngn_mdv1.npz"
+
+#: setting -> (c, b1, b2, eps, weight_decay). Ours/the code's defaults first.
+MDV1_SETTINGS: dict[str, tuple[float, float, float, float, float]] = {
+    "mdv1_default": (1e-3, 0.9, 0.999, 1e-8, 0.0),
+    "mdv1_c1": (1.0, 0.9, 0.999, 1e-8, 0.0),
+    "mdv1_c01": (0.1, 0.8, 0.99, 1e-6, 0.0),
+    "mdv1_b1_zero": (1.0, 0.0, 0.9, 1e-8, 0.0),
+    "mdv1_wd": (0.1, 0.9, 0.999, 1e-8, 0.1),
+    "mdv1_wd_large": (0.5, 0.8, 0.99, 1e-6, 0.02),
+}
+
+
+def run_mdv1(problem: str, c: float, b1: float, b2: float, eps: float, wd: float,
+             steps: int = STEPS, decay_from_step: int = 0) -> dict:
+    """Algorithm 2, NGN-MDv1, in its two-point form with x_{-1} = x_0 and v_{-1} = 0:
+
+    v_k = b2 v_{k-1} + (1 - b2) g_k^2,  D_k = eps + sqrt(v_k / (1 - b2^(k+1))),
+    gamma_k = c / (1 + c / (2 f(x_k)) sum_j g_kj^2 / D_kj),
+    x_{k+1} = x_k - (1 - b1) gamma_k g_k / D_k + b1 (x_k - x_{k-1}) - c wd x_k.
+
+    ``decay_from_step=1`` leaves the decay out of the first step, as the authors' code does
+    (used only to check that code; the goldens decay at every step).
+    """
+    x = init(problem)
+    x_prev = {k: v.copy() for k, v in x.items()}
+    v = {k: np.zeros_like(a) for k, a in x.items()}
+    traj = {k: [a.copy()] for k, a in x.items()}
+    gammas = []
+    for k_step in range(steps):
+        f, g = loss_and_grad(problem, x)
+        v = {k: b2 * v[k] + (1.0 - b2) * g[k] ** 2 for k in x}
+        d = {k: eps + np.sqrt(v[k] / (1.0 - b2 ** (k_step + 1))) for k in x}
+        sq = sum(float(np.sum(g[k] ** 2 / d[k])) for k in x)
+        gamma = c / (1.0 + c / (2.0 * f) * sq)
+        gammas.append(gamma)
+        lam = wd if k_step >= decay_from_step else 0.0
+        new = {k: x[k] - (1.0 - b1) * gamma * g[k] / d[k] + b1 * (x[k] - x_prev[k])
+               - c * lam * x[k] for k in x}
+        x_prev, x = x, new
+        for k, a in x.items():
+            traj[k].append(a.copy())
+    out = {k: np.stack(a) for k, a in traj.items()}
+    out["gamma"] = np.asarray(gammas)
+    return out
+
+
+def run_authors_mdv1(repo: str, problem: str, c: float, b1: float, b2: float, eps: float,
+                     wd: float, steps: int = STEPS) -> dict:
+    """The authors' ``NGN_MDv1`` (``optim/NGNMDv1.py`` of a plainLM checkout), float64."""
+    import torch
+
+    sys.path.insert(0, repo)
+    from optim.NGNMDv1 import NGN_MDv1  # the authors' class, imported from their checkout
+
+    params = {k: torch.nn.Parameter(torch.tensor(a, dtype=torch.float64))
+              for k, a in init(problem).items()}
+    opt = NGN_MDv1(list(params.values()), lr=c, betas=(b1, b2), eps=eps, weight_decay=wd)
+    if problem == "quadratic":
+        lam = torch.tensor(_QUAD_LAM, dtype=torch.float64)
+        star = torch.tensor(_QUAD_STAR, dtype=torch.float64)
+    a_mat = torch.tensor(_A, dtype=torch.float64)
+    y = torch.tensor(_Y, dtype=torch.float64)
+
+    def loss_fn() -> Any:
+        if problem == "quadratic":
+            z = torch.cat([params["w"].reshape(-1), params["b"]])
+            return 0.5 * torch.sum(lam * (z - star) ** 2)
+        return 0.5 * torch.mean((a_mat @ params["w"] - y) ** 2)
+
+    traj = {k: [p.detach().numpy().copy()] for k, p in params.items()}
+    gammas = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step(loss=loss.detach())
+        gammas.append(float(opt.diagnostics["optim/lr_eff"]))
+        for k, p in params.items():
+            traj[k].append(p.detach().numpy().copy())
+    out = {k: np.stack(a) for k, a in traj.items()}
+    out["gamma"] = np.asarray(gammas)
+    return out
+
+
+def max_error(a: dict, b: dict, key: str, problem: str) -> float:
+    """Largest difference of ``a[key]`` and ``b[key]`` relative to max(1, |b|); for gamma,
+    only over steps with f(x_k) > 1e-12: where f and |g|^2 both vanish, gamma_k is a ratio
+    of rounding errors and no longer moves the iterates."""
+    x, y = a[key], b[key]
+    if key == "gamma":
+        names = [k for k in b if k != "gamma"]
+        f = np.array([loss_and_grad(problem, {k: b[k][i] for k in names})[0]
+                      for i in range(len(y))])
+        x, y = x[f > 1e-12], y[f > 1e-12]
+    scale = np.maximum(1.0, np.abs(y))
+    return float(np.max(np.abs(x - y) / scale)) if len(y) else 0.0
+
+
+def mdv1_goldens(authors: str | None) -> dict[str, np.ndarray]:
+    """Goldens for NGN-MDv1. Without weight decay they are the authors' trajectories when
+    ``authors`` is given (the transcription otherwise; the two agree to 1e-10, checked
+    here); with weight decay they are the transcription's, which decays at every step, and
+    the authors' code is checked against the transcription with the decay left out of the
+    first step, as that code does."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, (c, b1, b2, eps, wd) in MDV1_SETTINGS.items():
+        for problem in PROBLEMS:
+            ours = run_mdv1(problem, c, b1, b2, eps, wd)
+            golden = ours
+            if authors is not None:
+                theirs = run_authors_mdv1(authors, problem, c, b1, b2, eps, wd)
+                ref = ours if wd == 0 else run_mdv1(problem, c, b1, b2, eps, wd,
+                                                    decay_from_step=1)
+                for k in ref:
+                    err = max_error(theirs, ref, k, problem)
+                    print(f"authors' NGN_MDv1 vs transcription, {name} {problem} {k}: "
+                          f"{err:.1e}")
+                    assert err < 1e-10, (name, problem, k, err)
+                if wd == 0:
+                    golden = theirs
+            for k, a in golden.items():
+                arrays[f"{name}__{problem}__{k}"] = a
+            f0, _ = loss_and_grad(problem, init(problem))
+            fT, _ = loss_and_grad(problem, {k: golden[k][-1] for k in init(problem)})
+            print(f"{name} {problem}: f_0 = {f0:.4g}, f_T = {fT:.4g}")
+    arrays["source"] = np.asarray("authors' NGN_MDv1 (wd = 0), transcription (wd > 0)"
+                                  if authors else "transcription")
+    return arrays
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--authors", metavar="DIR", default=None,
+                        help="a checkout of github.com/armanbolatov/plainLM (its "
+                             "optim/NGNMDv1.py); runs the authors' NGN_MDv1 with PyTorch and "
+                             "takes the NGN-MDv1 goldens from it")
+    args = parser.parse_args()
     arrays = {}
     for name, (method, c, beta) in SETTINGS.items():
         for problem in PROBLEMS:
@@ -120,6 +275,8 @@ def main() -> None:
     OUT.parent.mkdir(exist_ok=True)
     np.savez(OUT, **arrays)
     print(f"wrote {OUT}")
+    np.savez(OUT_MDV1, **mdv1_goldens(args.authors))
+    print(f"wrote {OUT_MDV1}")
 
 
 if __name__ == "__main__":

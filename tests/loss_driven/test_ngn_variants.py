@@ -155,11 +155,28 @@ def test_loss_edge_cases_never_nan(factory) -> None:  # type: ignore[no-untyped-
     x = jnp.array([1.0, -2.0])
     tx = factory(1.0)
     state = tx.init(x)
-    for value in [0.0, -1.0, jnp.nan, jnp.inf, 2.5]:
+    for value in [0.0, -1.0, jnp.nan, jnp.inf, 2.5, 3e38]:
         updates, state = tx.update(x, state, x, value=value)
         assert np.all(np.isfinite(np.asarray(updates)))
     updates, _ = tx.update(jnp.zeros(2), tx.init(x), x, value=0.0)
     assert not np.any(np.asarray(updates))
+
+
+@pytest.mark.parametrize("factory", [adaptlr.ngn, adaptlr.ngn_m, adaptlr.ngn_d, adaptlr.ngn_md,
+                                     adaptlr.ngn_mdv1])
+@pytest.mark.parametrize("jit", [False, True])
+def test_extreme_finite_inputs_never_nan(factory, jit: bool) -> None:  # type: ignore[no-untyped-def]
+    # float32: a loss of 3e38 (2 f overflows), |g|^2 overflowing, tiny and subnormal losses.
+    x = jnp.array([1.0, -2.0])
+    for lr in [1.0, 0.0]:
+        tx = factory(lr)
+        update = jax.jit(tx.update) if jit else tx.update
+        for g in [x, jnp.array([3e38, -3e38]), jnp.array([3e38, 0.0]), 1e-30 * x, 0.0 * x]:
+            for value in [3e38, 1e38, 1.0, 1e-40, 0.0]:
+                state = tx.init(x)
+                for _ in range(2):
+                    updates, state = update(g, state, x, value=value)
+                    assert np.all(np.isfinite(np.asarray(updates))), (lr, g, value)
 
 
 @pytest.mark.parametrize("factory", [adaptlr.ngn_m, adaptlr.ngn_d, adaptlr.ngn_md])
