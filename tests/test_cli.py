@@ -178,7 +178,7 @@ import contextlib, io, json, sys
 
 class Blocker:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"flax", "matplotlib", "mnist1d", "sklearn", "tqdm"}:
+        if name.split(".")[0] in {"flax", "matplotlib", "mnist1d", "sklearn"}:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 

@@ -33,7 +33,7 @@ __all__ = ["EXTRA_HINT", "UsageError", "api_anchor", "build_parser", "format_cat
 #: What to install for the commands that train or draw (flax, matplotlib, data packages).
 EXTRA_HINT = "pip install 'adaptlr[experiments]'"
 #: Top-level modules of the ``experiments`` extra.
-_EXTRA_MODULES = ("flax", "matplotlib", "mnist1d", "sklearn", "tqdm")
+_EXTRA_MODULES = ("flax", "matplotlib", "mnist1d", "sklearn")
 
 
 class UsageError(Exception):

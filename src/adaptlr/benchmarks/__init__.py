@@ -1,6 +1,6 @@
 """Benchmarks: Flax tasks, offline data, the resumable runner, result storage and plots.
 
-This subpackage needs the ``experiments`` extra (flax, matplotlib, mnist1d, scikit-learn, tqdm);
+This subpackage needs the ``experiments`` extra (flax, matplotlib, mnist1d, scikit-learn);
 ``import adaptlr`` never imports it.
 """
 
