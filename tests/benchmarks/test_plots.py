@@ -107,6 +107,25 @@ def test_accuracy_in_percent_as_in_the_table(figures):
     assert "90.5% +- 0.5%" in summary.format_table(rows, "test_accuracy")
 
 
+def test_sensitivity_draws_the_selected_metric(figures):
+    records = _sweep("adam", (0.5, 0.9, 0.4))
+    for r in records:  # the best evaluation during training differs from the final one
+        r["best"] = {"test_accuracy": r["final"]["test_accuracy"] + 0.05}
+    rows = summary.summarize(records, selection="best")
+    plots.plot_sensitivity(records, rows, "unused", selection="best")
+    plots.plot_sensitivity(records, summary.summarize(records), "unused")
+    best, final = figures
+    ys = {}
+    for name, fig in (("best", best), ("final", final)):
+        line = next(line for line in fig.axes[0].get_lines() if line.get_label() == "adam")
+        ys[name] = line.get_ydata()
+    np.testing.assert_allclose(ys["best"], [55.5, 95.5, 45.5])
+    np.testing.assert_allclose(ys["final"], [50.5, 90.5, 40.5])
+    assert best.axes[0].get_ylabel().startswith("best-during-training")
+    with pytest.raises(ValueError, match="selection"):
+        plots.plot_sensitivity(records, rows, "unused", selection="median")
+
+
 @pytest.mark.parametrize("maximize, edge", [(True, 0.0), (False, 1.0)])
 def test_divergence_marks_on_the_failing_side(figures, maximize, edge):
     metric = "test_accuracy" if maximize else "test_loss"

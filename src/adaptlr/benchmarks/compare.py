@@ -122,7 +122,7 @@ def report(results_path: str, out_dir: str | None, *, task: str | None = None,
         name = records[0]["config"]["task"]
         figures = plots.plot_all(records, rows, out_dir,
                                  prefix=f"{name}_" if prefix is None else prefix, title=name,
-                                 formats=formats)
+                                 formats=formats, selection=selection)
     return rows, text, figures
 
 

@@ -159,8 +159,15 @@ def _legend_below(ax: Any) -> None:
 
 def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[MethodSummary],
                      path_stem: str, *, title: str = "",
-                     formats: Sequence[str] = ("png", "pdf")) -> list[str]:
-    """Metric against learning rate (tuned methods) or relative scale (LR-free), per family."""
+                     formats: Sequence[str] = ("png", "pdf"),
+                     selection: str = "final") -> list[str]:
+    """Metric against learning rate (tuned methods) or relative scale (LR-free), per family.
+
+    ``selection``: ``"final"`` (the metric at the end of training) or ``"best"`` (the best
+    evaluation during training), as in the table of :func:`summary.summarize`.
+    """
+    if selection not in ("final", "best"):
+        raise ValueError(f"selection must be 'final' or 'best', got {selection!r}")
     groups = _by_method(records)
     metric = records[0]["metric"]
     maximize = bool(records[0]["maximize"])
@@ -173,7 +180,7 @@ def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[Method
         for index, method in enumerate(members):
             row, runs, style = by_name[method], groups[method], _style(index)
             if row.sweep_arg is None:
-                finals = [(r.get("final") or {}).get(metric) for r in runs]
+                finals = [(r.get(selection) or {}).get(metric) for r in runs]
                 good = [float(v) * factor for v in finals if v is not None]
                 if good and not any(r.get("diverged") for r in runs):
                     ax.axhline(float(np.mean(good)), color=style["color"],
@@ -186,7 +193,7 @@ def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[Method
             diverged_at: set[float] = set()
             for r in runs:
                 value = float(r["config"]["value"])
-                final = (r.get("final") or {}).get(metric)
+                final = (r.get(selection) or {}).get(metric)
                 if r.get("diverged") or final is None:
                     diverged_at.add(value)
                 else:
@@ -222,7 +229,8 @@ def plot_sensitivity(records: Sequence[Mapping[str, Any]], rows: Sequence[Method
         _legend_below(ax)
     for ax in axes:
         ax.tick_params(labelleft=True)
-        ax.set_ylabel(f"final {metric}" + (f" ({unit})" if unit else ""))
+        which = "final" if selection == "final" else "best-during-training"
+        ax.set_ylabel(f"{which} {metric}" + (f" ({unit})" if unit else ""))
     if not maximize:
         axes[0].set_yscale("log")
     where = "bottom" if maximize else "top"
@@ -357,13 +365,16 @@ def plot_effective_lr(records: Sequence[Mapping[str, Any]], rows: Sequence[Metho
 
 def plot_all(records: Sequence[Mapping[str, Any]], rows: Sequence[MethodSummary],
              directory: str, *, prefix: str = "", title: str = "",
-             formats: Sequence[str] = ("png", "pdf")) -> list[str]:
-    """All three figures into ``directory`` (``<prefix>sensitivity.png`` and so on)."""
+             formats: Sequence[str] = ("png", "pdf"), selection: str = "final") -> list[str]:
+    """All three figures into ``directory`` (``<prefix>sensitivity.png`` and so on).
+
+    ``selection`` (``"final"`` or ``"best"``) is the metric of the sensitivity figure.
+    """
     if not records:
         return []
     paths = []
     paths += plot_sensitivity(records, rows, os.path.join(directory, f"{prefix}sensitivity"),
-                              title=title, formats=formats)
+                              title=title, formats=formats, selection=selection)
     paths += plot_curves(records, rows, os.path.join(directory, f"{prefix}curves"),
                          title=title, formats=formats)
     paths += plot_effective_lr(records, rows, os.path.join(directory, f"{prefix}effective_lr"),
