@@ -398,9 +398,10 @@ def benchmark(
 
     Each task's target is the median final metric of ``target_method`` (default the tuned
     AdamW with warm-up + cosine) at its best grid value, AlgoPerf's target setting on our
-    budget (floored at the task's resolution, :func:`task_target`); a method's time on a task is the first evaluation step by which half of its seeds
-    have reached it (the lower median of the seeds' times), at its registered default
-    (defaults track) or its fastest grid value (scale-tuned). The performance profiles of
+    budget (floored at the task's resolution, :func:`task_target`); a method's time on a task
+    is the first evaluation step by which half of its seeds have reached it (the lower median
+    of the seeds' times), at its registered default (defaults track) or its fastest grid value
+    (scale-tuned). The performance profiles of
     those times over the tasks, and their areas, are the cross-task scores. ``steps``: one
     budget for all tasks, or per task name.
 
