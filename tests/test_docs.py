@@ -140,6 +140,21 @@ def test_paper_citations_are_in_the_bibliography() -> None:
     assert not cited - keys, f"cited but not in paper.bib: {sorted(cited - keys)}"
 
 
+def test_no_merge_conflict_markers_in_tracked_text() -> None:
+    import subprocess
+
+    try:
+        files = subprocess.run(["git", "ls-files", "*.md", "*.py", "*.bib", "*.toml", "*.txt"],
+                               cwd=ROOT, check=True, capture_output=True, text=True
+                               ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    marked = [f for f in files
+              if re.search(r"^(<<<<<<< |>>>>>>> )", (ROOT / f).read_text(errors="replace"),
+                           re.M)]
+    assert files and marked == [], f"merge conflict markers in {marked}"
+
+
 def test_every_bibliography_entry_closes_before_the_next_begins() -> None:
     # An entry once lost its closing brace, swallowing the next entry in BibTeX.
     lines = (ROOT / "paper" / "paper.bib").read_text().splitlines()
