@@ -30,7 +30,8 @@ Writes ``experiments/results/reference_parity.md`` and ``.json``.
 
 Usage::
 
-    python experiments/reference_parity.py --torch-python /path/to/.venv-ref/bin/python
+    SCHEDULE_FREE_REPO=/path/to/schedule_free/.git \
+        python experiments/reference_parity.py --torch-python /path/to/.venv-ref/bin/python
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class Method(NamedTuple):
     overrides: dict[str, Any]  # adaptlr arguments besides the registry's defaults
     package: str  # "module.Class" (``trac:<torch.optim class>`` for start_trac)
     kwargs: dict[str, Any]  # the package's arguments
-    call: str  # how the package's step gets the loss: "" (it does not), "closure", "loss"
+    call: str  # how the package's step gets the loss: "" (it does not), "closure", "loss",
+    # "step_func" (ScheduleFree+'s step_func(loss value))
     step_size: str | None  # the package's record of its step size: "d_lr", "ss", "trac"
     shift: int = 0  # the package's record after step t is adaptlr's after step t + shift
     ref: str | None = None  # reuse the package runs of another row
@@ -105,9 +107,14 @@ METHODS: dict[str, Method] = {
     "prodigy_plus_schedule_free (default)": Method(
         "prodigy_plus_schedule_free", {}, "prodigyplus.ProdigyPlusScheduleFree", {"lr": 1.0},
         "", "d_lr", 1, ref="prodigy_plus_schedule_free"),
+    # ScheduleFree+: the authors' AdamCScheduleFreePlusPaper (not on the package index; the
+    # file at the commit the goldens use, read from the git directory named by
+    # --schedule-free-repo / SCHEDULE_FREE_REPO), whose step_func takes the loss value.
+    "schedule_free_plus": Method("schedule_free_plus", {}, "sfplus:AdamCScheduleFreePlusPaper",
+                                 {"lr": 1.0}, "step_func", None),
 }
 #: Rows evaluated at the Schedule-Free averaged point (the package's ``eval()``).
-SCHEDULE_FREE = ("schedule_free_adamw", "prodigy_plus_schedule_free")
+SCHEDULE_FREE = ("schedule_free_adamw", "prodigy_plus_schedule_free", "schedule_free_plus")
 
 
 def objective(task: str, params: Any, x: Any, y: Any, ops: Any) -> Any:
@@ -130,6 +137,10 @@ def _package_optimizer(method: Method, params: list[Any]) -> Any:
 
     import torch
 
+    if method.package.startswith("sfplus:"):
+        generator = importlib.import_module(
+            "tests.parameter_free.generate_goldens_schedule_free_plus")
+        return generator._sf_plus_class()(params, **method.kwargs)
     if method.package.startswith("trac:"):
         from trac_optimizer import trac as trac_module
 
@@ -207,6 +218,8 @@ def torch_side(inp: str, out: str) -> None:
                                     opt.step(closure=lambda loss=loss: loss)
                                 elif method.call == "loss":
                                     opt.step(loss=loss.detach())
+                                elif method.call == "step_func":
+                                    opt.step_func(float(loss.detach()))
                                 else:
                                     opt.step()
                                 if method.step_size is not None:
@@ -495,12 +508,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--torch-side", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=os.path.join(RESULTS, "reference_parity"))
+    parser.add_argument("--schedule-free-repo", default=os.environ.get("SCHEDULE_FREE_REPO"),
+                        help="git directory of facebookresearch/schedule_free holding the "
+                             "ScheduleFree+ commit (default: $SCHEDULE_FREE_REPO)")
     args = parser.parse_args()
     if args.torch_side:
         torch_side(*args.torch_side)
         return
     if not args.torch_python:
         parser.error("--torch-python is required")
+    if not args.schedule_free_repo:
+        parser.error("--schedule-free-repo (or SCHEDULE_FREE_REPO) is required for the "
+                     "ScheduleFree+ row: a git directory of facebookresearch/schedule_free")
+    os.environ["SCHEDULE_FREE_REPO"] = args.schedule_free_repo  # read by the torch side
 
     sys.path.insert(0, os.path.join(ROOT, "src"))
     start = time.perf_counter()

@@ -30,7 +30,7 @@ def test_rows_name_registered_methods_and_pass_the_loss_exactly_to_loss_readers(
     for label, method in rp.METHODS.items():
         spec = registry.get(method.name)
         # A method that reads the loss must get it on the package side too, and only those.
-        assert (method.call in ("closure", "loss")) == spec.needs_value, label
+        assert (method.call in ("closure", "loss", "step_func")) == spec.needs_value, label
         assert method.ref is None or method.ref in rp.METHODS, label
         assert method.shift in (0, 1), label
 
