@@ -218,24 +218,38 @@ def block_reproduction(_: Any = None) -> str:
 def block_parity(_: Any = None) -> str:
     with open(os.path.join(RESULTS, "reference_parity.json")) as f:
         data = json.load(f)
-    groups = data["tasks"] if "tasks" in data else {data["meta"]["task"]: data}
-    out = []
-    for name, g in groups.items():
-        meta = g["meta"]
-        rows = []
+    meta, tasks = data["meta"], data["tasks"]
+    by_method: dict[str, dict[str, Any]] = {}
+    for task, g in tasks.items():
         for r in g["rows"]:
-            bad = r["nonfinite_adaptlr"] + r["nonfinite_package"]
-            rows.append([
-                r["method"], f"`{r['package']}`", str(r["seeds"]),
-                "0" if not bad else (f"{r['nonfinite_adaptlr']} / {r['nonfinite_package']}"
-                                     + (" (same seeds)" if r["nonfinite_same_seeds"]
-                                        else " (different seeds)")),
-                f"{r['mann_whitney_p']:.2f}", f"{r['ks_p']:.2f}",
-                f"{r['f64_objective_rel_diff']:.1g}"])
-        out.append(f"{name}, {meta['steps']} steps, {meta['seeds']} paired seeds, float32:\n\n"
-                   + _table(["method", "package", "seeds", "non-finite (adaptlr / package)",
-                             "Mann-Whitney p", "KS p", "float64 objective rel. diff"], rows))
-    return "\n\n".join(out)
+            by_method.setdefault(r["method"], {"package": r["package"]})[task] = r
+
+    def p(x: Any) -> str:
+        return "-" if x is None or not math.isfinite(x) else f"{x:.2f}"
+
+    rows = []
+    for method, entry in by_method.items():
+        package = entry["package"]
+        if package.startswith("trac:"):
+            package = f"trac_optimizer.start_trac(torch.optim.{package.split(':')[1]})"
+        elif package.startswith("sfplus:"):
+            package = f"{package.split(':')[1]} (the authors' file)"
+        cells = [method, f"`{package}`"]
+        for task in tasks:
+            r = entry.get(task)
+            if r is None:
+                cells += ["", ""]
+                continue
+            cells.append(f"{p(r['mann_whitney_p'])} / {p(r['ks_p'])}")
+            cells.append(f"{r['diverged_adaptlr']} / {r['diverged_package']}")
+        rows.append(cells)
+    header = ["method", "package"]
+    for task in tasks:
+        header += [f"{task}: p (MW / KS)", f"{task}: diverged (adaptlr / package)"]
+    return (f"{meta['seeds']} paired seeds, {meta['steps']} steps, minibatch {meta['batch']}, "
+            "float32; p-values of Mann-Whitney and Kolmogorov-Smirnov tests on the seeds that "
+            "end finite on both sides ('-': none did); a run has diverged when its final "
+            "objective is non-finite or above its initial one:\n\n" + _table(header, rows))
 
 
 def block_schedules(_: Any = None) -> str:
@@ -254,16 +268,18 @@ def block_schedules(_: Any = None) -> str:
     table = []
     for r in rows:
         f = r.final
+        runs = [x for x in records if x["config"]["method"] == r.method]
+        diverged = sum(bool(x.get("diverged")) for x in runs)
         table.append([r.method,
                       f"{_metric_cell(f.median, metric)} [{_metric_cell(f.q25, metric)}, "
                       f"{_metric_cell(f.q75, metric)}]",
                       "-" if r.value is None else f"{r.sweep_arg} {r.value:.3g}",
-                      f"{f.collapse_rate:.0%}"])
+                      f"{diverged}/{len(runs)}"])
     return (f"MNIST-1D MLP, {steps} steps, {len(seeds)} seeds; each method at the value of "
             "its five-point grid (peak learning rate or scale) with the best median final "
             "test accuracy:\n\n"
             + _table(["method", "final test accuracy, median [IQR]", "best value",
-                      "collapsed"], table))
+                      "grid runs diverged"], table))
 
 
 BLOCKS: dict[str, Callable[[Any], str]] = {
@@ -277,9 +293,11 @@ BLOCKS: dict[str, Callable[[Any], str]] = {
 }
 
 
-def render(paper: str) -> tuple[str, list[str]]:
-    """The paper with every generated block recomputed, and the names of blocks that changed."""
-    names = [m.group("name") for m in BLOCK.finditer(paper)]
+def render(paper: str, only: Sequence[str] | None = None) -> tuple[str, list[str]]:
+    """The paper with its generated blocks recomputed (all, or those named in ``only``), and
+    the names of the blocks that changed."""
+    names = [m.group("name") for m in BLOCK.finditer(paper)
+             if only is None or m.group("name") in only]
     unknown = sorted(set(names) - set(BLOCKS))
     if unknown:
         raise SystemExit(f"paper/paper.md: unknown generated blocks {unknown}")
@@ -289,6 +307,8 @@ def render(paper: str) -> tuple[str, list[str]]:
 
     def sub(m: re.Match[str]) -> str:
         name = m.group("name")
+        if name not in bodies:
+            return m.group(0)
         if m.group("body") != bodies[name]:
             changed.append(name)
         return m.group(1) + bodies[name] + m.group(4)
