@@ -360,3 +360,24 @@ def test_in_float32_for_float16_keeps_adam_finite_after_zero_gradients() -> None
     wrapped = _base.in_float32_for_float16(optax.scale_by_adam())
     assert wrapped.init(params).mu.dtype == jnp.float32  # statistics in float32
     assert wrapped.init(jnp.ones(3, jnp.bfloat16)).mu.dtype == jnp.bfloat16  # others as is
+
+
+def test_tree_sums_match_separate_tree_sums() -> None:
+    # Several sums in one variadic reduction per leaf: each equals tree_sum of its terms (up
+    # to the summation order inside a leaf), in tree_sum's dtype; zero-size leaves add 0.
+    rng = np.random.default_rng(0)
+    a = {"w": jnp.asarray(rng.normal(size=(5, 7)), jnp.float32),
+         "b": jnp.asarray(rng.normal(size=(3,)), jnp.bfloat16), "e": jnp.zeros((0,))}
+    b = jax.tree.map(lambda x: x * 2 + 1, a)
+
+    def terms(x, y):
+        return x * y, jnp.abs(x), jnp.square(y)
+
+    got = jax.jit(lambda a, b: _base.tree_sums(terms, 3, a, b))(a, b)
+    want = [_base.tree_sum(jax.tree.map(lambda x, y, i=i: terms(
+        x.astype(jnp.float32), y.astype(jnp.float32))[i], a, b)) for i in range(3)]
+    assert len(got) == 3
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype == jnp.float32
+        np.testing.assert_allclose(float(g), float(w), rtol=1e-6)
+    assert [float(x) for x in _base.tree_sums(terms, 2, {}, {})] == [0.0, 0.0]

@@ -59,6 +59,7 @@ from adaptlr._base import (
     tree_norm,
     tree_sq_norm,
     tree_sum,
+    tree_sums,
     tree_vdot,
     tree_vdot_by_leaf,
     written_after,
@@ -203,6 +204,25 @@ def _sums_over_root(grads: PyTree, s: PyTree, v: PyTree, eps: jax.Array,
 
     g_sq = tree_sum(jax.tree.map(g_term, grads, v)).astype(dtype)
     return g_sq, tree_sum(jax.tree.map(s_term, s, v))
+
+
+def _adan_sums(grads: PyTree, s: PyTree, v: PyTree, eps: jax.Array,
+               dtype: jnp.dtype) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """:func:`_sums_over_root` and ``sum |s|`` in one variadic reduction per leaf
+    (:func:`tree_sums`), for Adan: one fusion per leaf instead of three, so faster compilation
+    on many leaves, and one read of ``s`` fewer (8 bytes per parameter). Each leaf's sums may
+    differ from separate ones in the last bits (summation order; Adan's goldens pass at 1e-10).
+    Not used for AdaGrad: its estimate subtracts two nearly equal sums at its first steps, and
+    the last-bit change moved one reference case by 1e-3 (relative).
+    """
+
+    def terms(g: jax.Array, v: jax.Array, x: jax.Array) -> tuple[jax.Array, ...]:
+        g, v, x, e = jax.lax.optimization_barrier((g, v, x, eps))
+        root = jnp.sqrt(v.astype(dtype)) + e
+        return g * g / root, jnp.square(x.astype(dtype)) / root, jnp.abs(x)
+
+    g_sq, sksq, s_l1 = tree_sums(terms, 3, grads, v, s)
+    return g_sq.astype(dtype), sksq, s_l1.astype(dtype)
 
 
 def _still_at_zero_lr(updates: PyTree, lr: jax.Array) -> PyTree:
@@ -904,8 +924,7 @@ def scale_by_dadapt_adan(
         mu, delta = _cast_like(mu, state.mu), _cast_like(delta, state.delta)
         nu, s = _cast_like(nu, state.nu), _cast_like(s, state.s)
         root = jax.tree.map(lambda v: jnp.sqrt(v.astype(dtype)) + eps_, nu)
-        g_sq, sksq = _sums_over_root(grads, s, nu, eps_, dtype)
-        s_l1 = tree_l1_norm(s).astype(dtype)
+        g_sq, sksq, s_l1 = _adan_sums(grads, s, nu, eps_, dtype)
         taken = s_l1 > 0
         gsq_weighted = b3_ * state.gsq_weighted + (1 - b3_) * dlr * dlr * g_sq
         d_hat = _ratio(sksq.astype(dtype) / (1 - b3_) - gsq_weighted, s_l1)
