@@ -24,7 +24,8 @@ from adaptlr._base import (
     is_checkable,
     resolve,
     scalar_dtype,
-    tree_sums,
+    tree_l1_norm,
+    tree_vdot,
 )
 from adaptlr._docstrings import args_from
 
@@ -65,12 +66,6 @@ class ProdigyState(NamedTuple):
     d_numerator: jax.Array  # shape=(), S: weighted sum of <g_k, x_0 - x_k>
     effective_lr: jax.Array  # shape=(), S: d * lr * bias correction applied at the last update
 
-
-
-def _inner_and_abs(g: jax.Array, x: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Entrywise ``Re(conj(g) x)`` and ``|s|``: the terms of ``<g, x>`` and ``||s||_1``."""
-    prod = jnp.real(jnp.conj(g) * x) if jnp.iscomplexobj(g) or jnp.iscomplexobj(x) else g * x
-    return prod, jnp.abs(s)
 
 def _state_dtype(dtype: Any, state_dtype: Any) -> jnp.dtype:
     if state_dtype is not None:
@@ -313,11 +308,10 @@ def scale_by_prodigy(
             - flat_slice(p).astype(accumulation_dtype(p.dtype)),
             state.p0, params,
         )
-        # <g, x0 - x> and ||s||_1 in one variadic reduction per leaf (tree_sums: one fusion per
-        # leaf instead of two, faster compilation on many leaves).
-        inner, l1 = tree_sums(_inner_and_abs, 2, sliced_grads, displacement, s)
-        delta_numerator = (d / jnp.asarray(d0, sdtype)) * dlr * inner.astype(sdtype)
-        d_denom = l1.astype(sdtype)
+        delta_numerator = (d / jnp.asarray(d0, sdtype)) * dlr * tree_vdot(
+            sliced_grads, displacement
+        ).astype(sdtype)
+        d_denom = tree_l1_norm(s).astype(sdtype)
 
         take = active & (d_denom > 0)
         d_numerator = beta3 * state.d_numerator + delta_numerator
