@@ -655,9 +655,9 @@ from adaptlr.parameter_free import polyak_variants as _polyak_variants  # noqa: 
 _SCHAIPP = Paper("Schaipp, Ohana, Eickenberg, Defazio and Gower", 2024,
                  "MoMo: Momentum models for adaptive learning rates", "ICML", "schaipp2024momo")
 
-_SPS_SAFE = Paper("Oikonomou et al.", 2025,
+_SPS_SAFE = Paper("Oikonomou and Loizou", 2025,
                   "Safeguarded stochastic Polyak step sizes for non-smooth optimization",
-                  "arXiv (package sps-safe 1.0.0)", "oikonomou2025safeguarded")
+                  "arXiv:2512.02342 (package sps-safe 1.0.0)", "oikonomou2025safeguarded")
 _LOSS_DRIVEN = [
     # family "polyak" (its home is adaptlr/parameter_free/): safeguarded Polyak steps
     MethodSpec(
@@ -887,7 +887,8 @@ _RECENT = [
     ),
     MethodSpec(
         "adamg", _adamg.adamg, "parameter_free",
-        Paper("Pan and Li", 2024, "Towards stability of parameter-free optimization", "arXiv",
+        Paper("Pang, Yu, Hoang and Zhou", 2024, "Towards stability of parameter-free optimization",
+              "arXiv",
               "pan2024towards"),
         # learning_rate only caps the step min(lr, 1/sqrt t): at its default 1 the cap 1/sqrt t
         # decides from the second step on, so it is not registered as a learning rate.

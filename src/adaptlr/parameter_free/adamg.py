@@ -1,4 +1,4 @@
-"""AdamG: Adam with a "golden step size" numerator, parameter-free (Pan and Li, 2024).
+"""AdamG: Adam with a "golden step size" numerator, parameter-free (Pang et al., 2024).
 
 The gradient entering Adam's momentum is scaled per parameter by a moving average of
 ``p * v^q`` (a power of the second moment), and the step size is ``min(lr, 1/sqrt(t))`` with
@@ -126,7 +126,8 @@ def scale_by_adamg(
       >>> params = optax.apply_updates(params, updates)
 
     References:
-      Pan and Li, *Towards Stability of Parameter-free Optimization*, arXiv:2405.04376, 2024
+      Pang, Yu, Hoang and Zhou, *Towards Stability of Parameter-free Optimization*,
+      arXiv:2405.04376, 2024
       (AdamG, Algorithm 1). Reference code: ``pytorch_optimizer`` 4.1.0's ``AdamG``, which
       the goldens come from (the authors published no package).
 

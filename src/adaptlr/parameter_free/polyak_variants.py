@@ -347,8 +347,9 @@ def scale_by_sps_safe(
       0.25
 
     References:
-      The ``sps-safe`` package 1.0.0 (``sps_safe.SPS_safe``): the safeguarded Polyak step
-      size for the stochastic subgradient method.
+      Oikonomou and Loizou, *Safeguarded Stochastic Polyak Step Sizes for Non-smooth
+      Optimization: Robust Performance Without Small (Sub)Gradients*, arXiv:2512.02342, 2025.
+      Reference code: the authors' ``sps-safe`` package 1.0.0 (``sps_safe.SPS_safe``).
 
     Departures:
       The reference does not clip :math:`f - \\ell^\\star` at 0: with a loss below
