@@ -37,9 +37,6 @@ from _common import RESULTS, ROOT
 
 PAPER = os.path.join(ROOT, "paper", "paper.md")
 PROTOCOL_DIR = os.path.join(RESULTS, "protocol")
-#: The tasks of the protocol study, in the paper's order (experiments/protocol.py's default).
-PROTOCOL_TASKS = ("mnist1d_mlp", "digits_mlp", "logreg_digits", "logreg_breast_cancer_mb",
-                  "lstsq_diabetes", "noisy_quadratic")
 PROTOCOL_SEEDS = 10
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z_]+) -->\n)(?P<body>.*?)"
                    r"(<!-- end generated: (?P=name) -->)", re.S)
@@ -65,42 +62,32 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 # ------------------------------------------------------------------ the protocol study
 def _protocol() -> dict[str, Any]:
     """Track rows per task and the cross-task scores, from the committed protocol runs."""
-    from adaptlr.benchmarks import compare, runner, stats, summary
-    from adaptlr.benchmarks.tasks import get_task
+    import numpy as np
+    import protocol
+
+    from adaptlr.benchmarks import compare, stats, summary
 
     methods = list(compare.COMPARE_METHODS)
     seeds = list(range(PROTOCOL_SEEDS))
     per_task: dict[str, Any] = {}
-    targets, times = [], {"defaults": [], "scale-tuned": []}  # type: ignore[var-annotated]
-    for task in PROTOCOL_TASKS:
-        the_task = get_task(task)
-        budget = compare.COMPARE_STEPS if task == compare.DEFAULT_TASK else the_task.steps
-        steps = compare._rounded_steps(task, None, budget)
-        path = os.path.join(PROTOCOL_DIR, f"{task}.jsonl")
-        grids = {m: runner.grid_for(m, the_task, compare.COMPARE_GRID).values
-                 for m in methods}
-        records = compare._select(path, task=task, methods=methods, steps=steps, seeds=seeds)
+    times: dict[str, list[list[float]]] = {"defaults": [], "scale-tuned": []}
+    for task in protocol.DEFAULT_TASKS:
+        the_task, steps, grids, records = protocol.task_records(
+            task, methods, seeds, PROTOCOL_DIR, protocol.default_steps())
         found = {(r["config"]["method"], r["config"]["seed"]) for r in records}
         missing = [(m, s) for m in methods for s in seeds if (m, s) not in found]
         if missing:
-            raise SystemExit(f"{path}: no runs for {missing[:3]}...; run "
+            raise SystemExit(f"{task}: no runs for {missing[:3]}...; run "
                              "`python experiments/protocol.py` first")
         rows = summary.track_rows(records, chance=the_task.chance, grids=grids)
-        tuned = next(r for r in rows if r.track == "scale-tuned"
-                     and r.method == compare.TARGET_METHOD)
-        target = compare.task_target(tuned.final.median, the_task)
-        table = compare.time_to_target_table(records, methods, target, grids)
+        target, table = compare.target_and_times(records, rows, methods, the_task, grids)
         for track in times:
             times[track].append(table[track])
-        targets.append(target)
         per_task[task] = {"rows": rows, "metric": records[0]["metric"], "steps": steps,
                           "target": target, "res": the_task.resolution}
-    import numpy as np
-
     arrays = {t: np.asarray(v, dtype=float) for t, v in times.items()}
     areas = {t: stats.profile_area(a, tau_max=4.0) for t, a in arrays.items()}
-    return {"methods": methods, "tasks": per_task, "times": arrays, "areas": areas,
-            "targets": targets}
+    return {"methods": methods, "tasks": per_task, "times": arrays, "areas": areas}
 
 
 def _row(rows: Sequence[Any], track: str, method: str) -> Any:
@@ -196,10 +183,9 @@ def block_protocol_profiles(p: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------ other studies
 def block_reproduction(_: Any = None) -> str:
-    from adaptlr.benchmarks import compare, results
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import mnist1d_reproduction as repro
+
+    from adaptlr.benchmarks import compare, results
 
     rows = []
     for task in ("mnist1d_mlp", "mnist1d_cnn"):

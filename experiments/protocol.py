@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
 from _common import FIGURES, RESULTS, use_all_cores, write_text
 
@@ -50,9 +51,7 @@ def main() -> None:
     tasks = args.tasks.split(",")
     methods = list(compare.COMPARE_METHODS) if args.methods is None else args.methods.split(",")
     seeds = list(range(compare.STUDY_SEEDS if args.seeds is None else args.seeds))
-    steps: dict[str, int] | int | None = args.steps
-    if steps is None:
-        steps = {"mnist1d_mlp": compare.COMPARE_STEPS}
+    steps: dict[str, int] | int = default_steps() if args.steps is None else args.steps
     if args.report_only:
         _forbid_training()
     start = time.perf_counter()
@@ -70,20 +69,36 @@ def main() -> None:
         print("figure:", f)
 
 
-def _figures(result, tasks, methods, seeds, results_dir, steps):  # type: ignore[no-untyped-def]
-    from adaptlr.benchmarks import compare, protocol_plots, summary
+def default_steps() -> dict[str, int]:
+    """Budgets that differ from each task's own: the MNIST-1D MLP at ``adaptlr compare``'s."""
+    from adaptlr.benchmarks import compare
+
+    return {compare.DEFAULT_TASK: compare.COMPARE_STEPS}
+
+
+def task_records(task: str, methods: list[str], seeds: list[int], results_dir: str,
+                 steps: dict[str, int] | int | None) -> tuple[Any, int, dict, list[dict]]:
+    """The task, its rounded budget, each method's grid and the recorded runs the protocol's
+    tables of ``task`` are made of (``<results_dir>/<task>.jsonl``)."""
+    from adaptlr.benchmarks import compare
     from adaptlr.benchmarks.tasks import get_task
+
+    budget = steps.get(task) if isinstance(steps, dict) else steps
+    the_task = get_task(task)
+    rounded = compare._rounded_steps(task, None, the_task.steps if budget is None else budget)
+    grids = {m: compare.runner.grid_for(m, the_task, compare.COMPARE_GRID).values
+             for m in methods}
+    path = os.path.join(results_dir, f"{task}.jsonl")
+    records = compare._select(path, task=task, methods=methods, steps=rounded, seeds=seeds)
+    return the_task, rounded, grids, records
+
+
+def _figures(result, tasks, methods, seeds, results_dir, steps):  # type: ignore[no-untyped-def]
+    from adaptlr.benchmarks import protocol_plots, summary
 
     figures = []
     for task in tasks:
-        budget = steps.get(task) if isinstance(steps, dict) else steps
-        path = os.path.join(results_dir, f"{task}.jsonl")
-        the_task = get_task(task)
-        rounded = compare._rounded_steps(task, None, the_task.steps if budget is None
-                                         else budget)
-        grids = {m: compare.runner.grid_for(m, the_task, compare.COMPARE_GRID).values
-                 for m in methods}
-        records = compare._select(path, task=task, methods=methods, steps=rounded, seeds=seeds)
+        the_task, _, grids, records = task_records(task, methods, seeds, results_dir, steps)
         rows = summary.track_rows(records, chance=the_task.chance, grids=grids)
         metric = records[0]["metric"]
         stem = os.path.join(FIGURES, f"protocol_{task}_")

@@ -58,6 +58,7 @@ __all__ = [
     "report",
     "run_protocol",
     "seeds_note",
+    "target_and_times",
     "task_target",
     "time_to_target_table",
 ]
@@ -248,13 +249,17 @@ def protocol_report(results_path: str, out_dir: str | None, *, task: str,
                     grids: dict[str, tuple[float, ...]] | None = None,
                     formats: Sequence[str] = ("png", "pdf"),
                     task_options: dict[str, Any] | None = None,
-                    prefix: str | None = None) -> tuple[list[Any], str, list[str]]:
+                    prefix: str | None = None,
+                    records: Sequence[dict[str, Any]] | None = None,
+                    ) -> tuple[list[Any], str, list[str]]:
     """The track tables and figures of the records of ``task`` in ``results_path``.
 
     Figures: ``<prefix>{seeds,budget}`` (every seed per track; budget curves) and the
     per-task figures of :func:`report` (sensitivity, curves, effective learning rates).
+    ``records``: those records when the caller has already read them.
     """
-    records = _select(results_path, task=task, methods=methods, steps=steps, seeds=seeds)
+    if records is None:
+        records = _select(results_path, task=task, methods=methods, steps=steps, seeds=seeds)
     if not records:
         return [], f"no records in {results_path}", []
     the_task = get_task(task, **(task_options or {}))
@@ -350,6 +355,22 @@ def task_target(median: float, task: Any) -> float:
     return max(median, float(task.resolution))
 
 
+def target_and_times(records: Sequence[dict[str, Any]], rows: Sequence[Any],
+                     methods: Sequence[str], task: Any,
+                     grids: dict[str, tuple[float, ...]] | None,
+                     target_method: str = TARGET_METHOD) -> tuple[float, dict[str, list[float]]]:
+    """A task's time-to-target target and every method's median steps to it, per track.
+
+    The target is the median final metric of the scale-tuned ``target_method`` among the
+    track ``rows`` (:func:`adaptlr.benchmarks.summary.track_rows`), floored by
+    :func:`task_target`; the times are :func:`time_to_target_table`'s.
+    """
+    tuned = next((r for r in rows if r.track == "scale-tuned" and r.method == target_method),
+                 None)
+    target = task_target(math.nan if tuned is None else tuned.final.median, task)
+    return target, time_to_target_table(records, methods, target, grids)
+
+
 def time_to_target_table(records: Sequence[dict[str, Any]], methods: Sequence[str],
                          target: float, grids: dict[str, tuple[float, ...]] | None,
                          ) -> dict[str, list[float]]:
@@ -427,19 +448,17 @@ def benchmark(
         grids = run_protocol(task, methods, seeds, path, grid=grid, steps=budget,
                              progress=progress, failures=failures)
         rounded = _rounded_steps(task, None, the_task.steps if budget is None else budget)
+        records = _select(path, task=task, methods=methods, steps=rounded, seeds=seeds)
         rows, text, figs = protocol_report(path, out_dir if plot else None, task=task,
                                            methods=methods, seeds=seeds, steps=rounded,
-                                           grids=grids, formats=formats)
+                                           grids=grids, formats=formats, records=records)
         figures += figs
         if failures:
             text += "\nskipped: " + ", ".join(label for label, _ in failures)
         sections.append(text)
-        tuned = next((r for r in rows if r.track == "scale-tuned"
-                      and r.method == target_method), None)
-        target = task_target(math.nan if tuned is None else tuned.final.median, the_task)
+        target, table = target_and_times(records, rows, methods, the_task, grids,
+                                         target_method)
         targets.append(target)
-        records = _select(path, task=task, methods=methods, steps=rounded, seeds=seeds)
-        table = time_to_target_table(records, methods, target, grids)
         for track in times:
             times[track].append(table[track])
     arrays = {t: np.asarray(v, dtype=float) for t, v in times.items()}
