@@ -185,14 +185,12 @@ def block_protocol_profiles(p: dict[str, Any]) -> str:
 def block_reproduction(_: Any = None) -> str:
     import mnist1d_reproduction as repro
 
-    from adaptlr.benchmarks import compare, results
+    from adaptlr.benchmarks import compare
 
     rows = []
     for task in ("mnist1d_mlp", "mnist1d_cnn"):
         path = os.path.join(RESULTS, "mnist1d_reproduction", f"{task}.jsonl")
-        seeds = sorted({r["config"]["seed"] for r in results.read(path)})
-        summ, _, _ = compare.report(path, None, task=task, methods=list(repro.METHODS),
-                                    seeds=seeds)
+        summ, _, _ = compare.report(path, None, task=task, methods=list(repro.METHODS))
         for row in summ:
             rows.append([task, row.method, f"{row.best_value:.3g}",
                          f"{100 * row.mean:.1f}% ± {100 * row.std:.1f}% ({row.seeds} seeds)",
@@ -239,16 +237,14 @@ def block_parity(_: Any = None) -> str:
 
 
 def block_schedules(_: Any = None) -> str:
-    from adaptlr.benchmarks import compare, results, summary
+    from adaptlr.benchmarks import results, summary
     from adaptlr.benchmarks.tasks import get_task
 
     task = "mnist1d_mlp"
-    path = os.path.join(RESULTS, "schedules", f"{task}.jsonl")
-    records = list(results.read(path))
-    methods = list(dict.fromkeys(r["config"]["method"] for r in records))
-    seeds = sorted({r["config"]["seed"] for r in records})
+    records = list(results.read(os.path.join(RESULTS, "schedules", f"{task}.jsonl")))
     steps = records[0]["config"]["steps"]
-    records = compare._select(path, task=task, methods=methods, steps=steps, seeds=seeds)
+    records = [r for r in records if r["config"]["steps"] == steps]
+    seeds = sorted({r["config"]["seed"] for r in records})
     rows = summary.track_rows(records, chance=get_task(task).chance, tracks=("scale-tuned",))
     metric = records[0]["metric"]
     table = []
