@@ -49,12 +49,23 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-#: Names accepted besides the registry's: Optax's own transformations, for comparison (the
-#: ``optax.contrib`` ones are the same methods as adaptlr's of the name).
-OPTAX_EXTRA = {"optax_adam", "optax_adan", "optax_adafactor", "optax_polyak_sgd",
-               "optax_mechanic_adam", "optax_momo_adam", "optax_prodigy", "optax_dadapt_adamw"}
+#: Optax's own transformations, accepted besides the registry's names for comparison: each
+#: makes the transformation from the ``optax`` module and says whether its update takes
+#: ``value=`` (the ``optax.contrib`` ones are the same methods as adaptlr's of the name).
+OPTAX_REFERENCES: dict[str, tuple[Callable[[Any], Any], bool]] = {
+    "optax_adam": (lambda optax: optax.adam(1e-3), False),
+    "optax_adan": (lambda optax: optax.adan(1e-3), False),
+    "optax_adafactor": (lambda optax: optax.adafactor(1e-3), False),
+    "optax_polyak_sgd": (lambda optax: optax.polyak_sgd(max_learning_rate=1.0), True),
+    "optax_mechanic_adam": (lambda optax: optax.contrib.mechanize(optax.adam(1e-3)), False),
+    "optax_momo_adam": (lambda optax: optax.contrib.momo_adam(), True),
+    "optax_prodigy": (lambda optax: optax.contrib.prodigy(), False),
+    "optax_dadapt_adamw": (lambda optax: optax.contrib.dadapt_adamw(), False),
+}
+OPTAX_EXTRA = frozenset(OPTAX_REFERENCES)
 
 SHAPES = ("two", "distinct")
 
@@ -76,22 +87,9 @@ def build(name: str) -> tuple[Any, bool, bool]:
     """The transformation, whether its update takes ``value=`` and whether ``value_fn=``."""
     import optax
 
-    if name == "optax_adam":
-        return optax.adam(1e-3), False, False
-    if name == "optax_adan":
-        return optax.adan(1e-3), False, False
-    if name == "optax_adafactor":
-        return optax.adafactor(1e-3), False, False
-    if name == "optax_polyak_sgd":
-        return optax.polyak_sgd(max_learning_rate=1.0), True, False
-    if name == "optax_mechanic_adam":
-        return optax.contrib.mechanize(optax.adam(1e-3)), False, False
-    if name == "optax_momo_adam":
-        return optax.contrib.momo_adam(), True, False
-    if name == "optax_prodigy":
-        return optax.contrib.prodigy(), False, False
-    if name == "optax_dadapt_adamw":
-        return optax.contrib.dadapt_adamw(), False, False
+    if name in OPTAX_REFERENCES:
+        make, needs_value = OPTAX_REFERENCES[name]
+        return make(optax), needs_value, False
     from adaptlr import registry
 
     spec = registry.get(name)

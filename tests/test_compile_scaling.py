@@ -11,6 +11,9 @@ number of leaves (ratio 3 for 3 times as many) unless some expression is copied 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -18,14 +21,14 @@ import pytest
 
 from adaptlr import registry
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import compile_memory
+
 
 def compiled_text(name: str, leaves: int) -> str:
     """The optimized HLO of one donated training step on ``leaves`` small leaves."""
-    if name == "optax_adam":
-        tx, needs_value, needs_value_fn = optax.adam(1e-3), False, False
-    else:
-        spec = registry.get(name)
-        tx, needs_value, needs_value_fn = spec.build(), spec.needs_value, spec.needs_value_fn
+    tx, needs_value, needs_value_fn = compile_memory.build(name)  # a registry name or optax_*
     params = {f"p{i:03d}": jnp.zeros((4, 4) if i % 2 == 0 else (8,), jnp.float32)
               for i in range(leaves)}
     state = jax.tree.map(jnp.copy, tx.init(params))
