@@ -117,32 +117,33 @@ def _task_header(p: dict[str, Any]) -> list[str]:
     return out
 
 
-def block_protocol_defaults(p: dict[str, Any]) -> str:
-    rows = []
-    for m in p["methods"]:
-        cells = [m]
-        for t in p["tasks"].values():
-            r = _row(t["rows"], "defaults", m)
-            f = r.final
-            cell = [_metric_cell(v, t["metric"], t["res"]) for v in (f.median, f.q25, f.q75)]
-            cells.append(f"{cell[0]} [{cell[1]}, {cell[2]}]"
-                         + (f", {f.collapse_rate:.0%} collapsed" if f.collapse_rate else ""))
-        rows.append(cells)
+def _method_by_task(p: dict[str, Any], cell: Any) -> str:
+    """A table of one row per method and one column per task: ``cell(task, method)``."""
+    rows = [[m, *(cell(t, m) for t in p["tasks"].values())] for m in p["methods"]]
     return _table(["method", *_task_header(p)], rows)
+
+
+def _collapsed(rate: float) -> str:
+    return f", {rate:.0%} collapsed" if rate else ""
+
+
+def block_protocol_defaults(p: dict[str, Any]) -> str:
+    def cell(t: dict[str, Any], m: str) -> str:
+        f = _row(t["rows"], "defaults", m).final
+        median, q25, q75 = (_metric_cell(v, t["metric"], t["res"])
+                            for v in (f.median, f.q25, f.q75))
+        return f"{median} [{q25}, {q75}]" + _collapsed(f.collapse_rate)
+
+    return _method_by_task(p, cell)
 
 
 def block_protocol_tuned(p: dict[str, Any]) -> str:
-    rows = []
-    for m in p["methods"]:
-        cells = [m]
-        for t in p["tasks"].values():
-            r = _row(t["rows"], "scale-tuned", m)
-            cells.append(_metric_cell(r.final.median, t["metric"], t["res"])
-                         + f" ({_setting(r)})"
-                         + (f", {r.final.collapse_rate:.0%} collapsed"
-                            if r.final.collapse_rate else ""))
-        rows.append(cells)
-    return _table(["method", *_task_header(p)], rows)
+    def cell(t: dict[str, Any], m: str) -> str:
+        r = _row(t["rows"], "scale-tuned", m)
+        return (_metric_cell(r.final.median, t["metric"], t["res"]) + f" ({_setting(r)})"
+                + _collapsed(r.final.collapse_rate))
+
+    return _method_by_task(p, cell)
 
 
 def block_protocol_budget(p: dict[str, Any]) -> str:
@@ -150,17 +151,14 @@ def block_protocol_budget(p: dict[str, Any]) -> str:
 
     ks = summary.BUDGET_KS
     picks = [ks.index(k) for k in (1, 4) if k in ks]
-    rows = []
-    for m in p["methods"]:
-        cells = [m]
-        for t in p["tasks"].values():
-            r = _row(t["rows"], "budget", m)
-            cells.append(" / ".join(_metric_cell(r.budget[i], t["metric"], t["res"])
-                                    for i in picks)
-                         + f" ({r.final.collapse_rate:.0%})")
-        rows.append(cells)
+
+    def cell(t: dict[str, Any], m: str) -> str:
+        r = _row(t["rows"], "budget", m)
+        return (" / ".join(_metric_cell(r.budget[i], t["metric"], t["res"]) for i in picks)
+                + f" ({r.final.collapse_rate:.0%})")
+
     head = "E[best of " + " / ".join(str(ks[i]) for i in picks) + "] (grid runs collapsed)"
-    return (f"Cells: {head}.\n\n" + _table(["method", *_task_header(p)], rows))
+    return f"Cells: {head}.\n\n" + _method_by_task(p, cell)
 
 
 def block_protocol_profiles(p: dict[str, Any]) -> str:
